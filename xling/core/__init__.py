@@ -1,0 +1,1 @@
+"""Inference: encoders, language detectors, masked LMs and their evaluators. Never imports gradio."""

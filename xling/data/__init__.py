@@ -1,0 +1,1 @@
+"""Corpora: harvesting real translations offline, loading, validating and splitting them."""

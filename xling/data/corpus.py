@@ -1,0 +1,161 @@
+"""The corpus on disk: typed records, JSONL reading and writing, and split assignment.
+
+A corpus folder (the full one in the cache, or ``demo/corpus``) holds:
+
+- ``parallel.jsonl``: :class:`Segment` rows, one per (translation group, language);
+- ``mono.jsonl``: :class:`MonoDocument` rows, monolingual prose;
+- ``tasks/<name>.jsonl``: :class:`LabelledText` rows for zero-shot transfer;
+- ``eval/<split>_pairs.jsonl`` and ``eval/<split>_texts.jsonl``: ready inputs for ``xling eval``;
+- ``stats.json``: counts per language and split.
+
+Example:
+    >>> from xling.data.corpus import load_segments
+    >>> test = load_segments("demo/corpus", split="test")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from xling.errors import DataError
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One language's text in a translation group (all texts of a group translate each other).
+
+    Args:
+        group: translation-group id; splits never cut a group.
+        lang: ISO 639-1 code where one exists.
+        text: the cleaned text.
+        source: ``debian-gettext``, ``django``, ``pycountry`` or ``cldr``.
+        domain: gettext domain, Django app, ISO standard or CLDR category of the chosen text.
+        licence: the licence of the chosen text.
+        split: ``train``, ``dev`` or ``test``.
+    """
+
+    group: str
+    lang: str
+    text: str
+    source: str
+    domain: str
+    licence: str
+    split: str
+
+
+@dataclass(frozen=True)
+class MonoDocument:
+    """One monolingual document (a fortune) with its split."""
+
+    doc: str
+    lang: str
+    text: str
+    source: str
+    domain: str
+    licence: str
+    split: str
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """One example of a labelled task; ``group`` ties translations of one example together."""
+
+    group: str
+    lang: str
+    text: str
+    label: str
+    split: str
+
+
+Record = TypeVar("Record", Segment, MonoDocument, LabelledText)
+
+
+def split_of(key: str, dev_fraction: float = 0.05, test_fraction: float = 0.05) -> str:
+    """Assign a split from a stable hash of ``key``: the same group lands in the same split on
+    every harvest, whatever else the harvest found.
+
+    >>> split_of("g-example") in SPLITS
+    True
+    """
+    digest = hashlib.sha1(key.encode("utf-8")).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    if position < test_fraction:
+        return "test"
+    if position < test_fraction + dev_fraction:
+        return "dev"
+    return "train"
+
+
+def stable_id(prefix: str, *parts: str) -> str:
+    """A short id that depends only on ``parts`` (``g3f2a…`` for a group)."""
+    return prefix + hashlib.sha1("\x04".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
+def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
+    """Write dataclass records or dicts as JSON lines, atomically; returns the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            data = dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row
+            handle.write(json.dumps(data, ensure_ascii=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict]:
+    """Yield JSON objects from a JSONL file; a bad line raises :class:`DataError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object")
+            yield row
+
+
+def _load(path: Path, record: type[Record], split: str | None) -> list[Record]:
+    names = [f.name for f in dataclasses.fields(record)]
+    rows = []
+    for number, row in enumerate(iter_jsonl(path), 1):
+        try:
+            item = record(**{name: row[name] for name in names})
+        except KeyError as exc:
+            raise DataError(f"{path}: record {number} lacks the field {exc}") from None
+        if split is None or item.split == split:
+            rows.append(item)
+    return rows
+
+
+def load_segments(folder: str | Path, split: str | None = None) -> list[Segment]:
+    """The parallel segments of a corpus folder, optionally of one split."""
+    return _load(Path(folder) / "parallel.jsonl", Segment, split)
+
+
+def load_documents(folder: str | Path, split: str | None = None) -> list[MonoDocument]:
+    """The monolingual documents of a corpus folder, optionally of one split."""
+    return _load(Path(folder) / "mono.jsonl", MonoDocument, split)
+
+
+def load_task(folder: str | Path, name: str, split: str | None = None) -> list[LabelledText]:
+    """A labelled task (``uidomain`` or ``cldr_entity``) of a corpus folder."""
+    return _load(Path(folder) / "tasks" / f"{name}.jsonl", LabelledText, split)

@@ -1,0 +1,54 @@
+"""Language codes: one normal form (ISO 639-1 where one exists) for every source.
+
+Example:
+    >>> normalise_language("zh_TW"), normalise_language("pt_BR"), normalise_language("sr@latin")
+    ('zh', 'pt', None)
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+#: The 16 languages of Google's USE-multilingual-v3 (usem3) as ISO 639-1 codes: 15, since
+#: Simplified and Traditional Chinese are both ``zh``.
+USEM3_LANGUAGES = (
+    "ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh",
+)  # fmt: skip
+#: Languages the corpus must cover besides usem3's.
+REQUIRED_EXTRA_LANGUAGES = (
+    "sv", "uk", "ro", "cs", "fi", "da", "hu", "el", "bg", "ca", "id", "vi",
+)  # fmt: skip
+
+# Deprecated or macro-language codes that sources still use.
+_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "mo": "ro", "no": "nb", "zh-hans": "zh", "zh-hant": "zh"}
+_CODE = re.compile(r"^[a-z]{2,3}$")
+
+
+def normalise_language(code: str) -> str | None:
+    """Map a locale name (``pt_BR``, ``zh-Hant``, ``deu``) to a language code.
+
+    Region and script parts are dropped (``zh_CN`` and ``zh_TW`` are both ``zh``); three-letter
+    codes become ISO 639-1 where one exists. Variants marked with ``@`` (``sr@latin``,
+    ``ca@valencia``) return ``None``: they would mix a second script or norm into one label.
+    """
+    code = code.strip().lower().replace("-", "_")
+    if not code or "@" in code:
+        return None
+    if code in _ALIASES:
+        return _ALIASES[code]
+    base = code.split("_", 1)[0].split(".", 1)[0]
+    base = _ALIASES.get(base, base)
+    if not _CODE.match(base):
+        return None
+    if len(base) == 3:
+        return _alpha2_for(base)
+    return base
+
+
+@lru_cache(maxsize=None)
+def _alpha2_for(alpha3: str) -> str:
+    import pycountry
+
+    record = pycountry.languages.get(alpha_3=alpha3)
+    return getattr(record, "alpha_2", None) or alpha3

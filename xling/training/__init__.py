@@ -1,0 +1,1 @@
+"""Training objectives and the run engine (arrives with the model issue). Never imports gradio."""
