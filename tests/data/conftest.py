@@ -42,4 +42,6 @@ def locale_root(tmp_path: Path) -> Path:
     # A second catalog disagrees with gtk20 on one German translation; the majority must win.
     write_catalog(root, "de", "glib20", [("Print preview", {"de": "Druckansicht"})])
     write_catalog(root, "de", "gdk-pixbuf", [("Print preview", {"de": "Druckvorschau"})])
+    # Transliterated proper names: a skipped catalog.
+    write_catalog(root, "fr", "iso_639-3", [("Abui", {"fr": "Abouï"})])
     return root

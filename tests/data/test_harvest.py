@@ -40,6 +40,7 @@ def test_harvest_aligns_cleans_and_normalises(tmp_path, locale_root):
     assert ("de", "Name") not in texts  # identical to the source: untranslated
     assert not any("Untranslated" in s.text for s in corpus.segments)
     assert all(s.source == "debian-gettext" and s.domain for s in corpus.segments)
+    assert ("fr", "Abouï") not in texts  # ISO 639-3 names are skipped
 
 
 def test_translations_of_one_string_share_a_group_and_a_split(tmp_path, locale_root):

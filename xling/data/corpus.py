@@ -115,32 +115,52 @@ def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
     return count
 
 
-def iter_jsonl(path: str | Path) -> Iterator[dict]:
-    """Yield JSON objects from a JSONL file; a bad line raises :class:`DataError` naming it."""
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` from a UTF-8 JSONL file; blank lines are skipped.
+
+    Raises:
+        DataError: the file is missing, or a line is not UTF-8, not JSON, or not an object;
+            the message names the file and line.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                # utf-8-sig on every line is harmless and strips a BOM some editors put on line 1.
+                line = raw.decode("utf-8-sig").strip()
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+            if not line:
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
             if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object")
-            yield row
+                raise DataError(f"{path}:{number}: expected a JSON object, got {json_type(row)}")
+            yield number, row
+
+
+def json_type(value: object) -> str:
+    """How a JSON value's type reads in an error message (``an array``, ``null``)."""
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    return names.get(type(value), "a number" if isinstance(value, float) else type(value).__name__)
 
 
 def _load(path: Path, record: type[Record], split: str | None) -> list[Record]:
     names = [f.name for f in dataclasses.fields(record)]
     rows = []
-    for number, row in enumerate(iter_jsonl(path), 1):
+    for number, row in iter_jsonl(path):
         try:
             item = record(**{name: row[name] for name in names})
         except KeyError as exc:
-            raise DataError(f"{path}: record {number} lacks the field {exc}") from None
+            raise DataError(f"{path}:{number}: missing field {exc}") from None
         if split is None or item.split == split:
             rows.append(item)
     return rows

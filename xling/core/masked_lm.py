@@ -1,0 +1,101 @@
+"""Loading masked language models (BERT-style) safely: safetensors only, no remote code.
+
+Example:
+    >>> from xling.core.masked_lm import load_masked_lm
+    >>> model, tokenizer = load_masked_lm("checkpoints/tiny-mlm")   # doctest: +SKIP
+    >>> tokenizer.mask_token                                        # doctest: +SKIP
+    '[MASK]'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xling.core.encoders import (
+    XLING_CHECKPOINT_MARKER,
+    explain_load_failure,
+    quiet_model_loading,
+    resolve_model_source,
+)
+from xling.errors import ModelLoadError
+
+_WHAT = "masked LM"
+
+
+def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
+    """Load a masked LM and its tokenizer, in eval mode, on CUDA when available else CPU.
+
+    Args:
+        name_or_path: a local folder (``config.json``, ``model.safetensors``, tokenizer files) or a
+            hub id. Pickle weights (``*.bin``) are refused and no remote code runs.
+
+    Returns:
+        ``(model, tokenizer)``: a ``transformers`` ``*ForMaskedLM`` model and its tokenizer.
+
+    Raises:
+        ModelLoadError: the folder is missing, has no or corrupt safetensors weights, is not a
+            masked LM (wrong architecture, or weights without the masked-LM head), or its tokenizer
+            has no mask token.
+
+    Example:
+        >>> model, tokenizer = load_masked_lm("path/to/bert-folder")   # doctest: +SKIP
+        >>> type(model).__name__                                        # doctest: +SKIP
+        'BertForMaskedLM'
+    """
+    source = resolve_model_source(name_or_path, _WHAT)
+    if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
+        # Seam: xling's own checkpoints (a folder with xling.json) get their loader with the model issue.
+        raise ModelLoadError(
+            f"{_WHAT} {name_or_path!r} is an xling checkpoint; loading xling checkpoints arrives with the model issue"
+        )
+    try:
+        import torch
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+    except ImportError as exc:
+        raise ModelLoadError(f"{_WHAT} {name_or_path!r} needs transformers and torch: {exc}") from exc
+
+    try:
+        with quiet_model_loading():
+            model, info = AutoModelForMaskedLM.from_pretrained(
+                source.location,
+                trust_remote_code=False,
+                use_safetensors=True,
+                output_loading_info=True,
+            )
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise ModelLoadError(
+                f"{name_or_path!r} is not a masked LM: transformers has no masked-LM head for its architecture"
+            ) from exc
+        raise explain_load_failure(source, _WHAT, exc) from exc
+    except Exception as exc:  # OSError, SafetensorError, RuntimeError (size mismatch), ...
+        raise explain_load_failure(source, _WHAT, exc) from exc
+
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        # from_pretrained fills missing weights with random values; evaluating those would be meaningless.
+        base = f"{getattr(model, 'base_model_prefix', '')}."
+        head_missing = any(not key.startswith(base) for key in missing)
+        reason = "has no trained masked-LM head" if head_missing else "has incomplete weights"
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise ModelLoadError(f"{_WHAT} {name_or_path!r} {reason} (missing: {shown})")
+
+    try:
+        with quiet_model_loading():
+            tokenizer = AutoTokenizer.from_pretrained(source.location, trust_remote_code=False)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{_WHAT} {name_or_path!r}: the tokenizer could not be loaded: {str(exc).strip().splitlines()[0]}"
+        ) from exc
+    if tokenizer.mask_token is None or tokenizer.mask_token_id is None:
+        raise ModelLoadError(f"{_WHAT} {name_or_path!r}: its tokenizer has no mask token, so it cannot fill masks")
+    if tokenizer.mask_token_id >= model.get_input_embeddings().num_embeddings:
+        raise ModelLoadError(
+            f"{_WHAT} {name_or_path!r}: the tokenizer's mask token id {tokenizer.mask_token_id} "
+            f"is outside the model's vocabulary"
+        )
+
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    model.eval()
+    return model, tokenizer
