@@ -139,3 +139,21 @@ def write_jsonl(tmp_path: Path) -> Callable[[str, Iterable[Any]], Path]:
         return path
 
     return write
+
+
+def build_tiny_xling(folder: Path) -> Path:
+    """A small untrained xling checkpoint (Unigram tokenizer, 2-layer BERT, heads for 7 languages)."""
+    from xling.core.model import XlingModel, new_backbone
+    from xling.core.model_spec import BackboneSpec
+    from xling.training.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(_all_sentences() * 3, vocab_size=300, max_length=64)
+    spec = BackboneSpec(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, max_length=64)
+    model = XlingModel(new_backbone(spec, tokenizer), tokenizer, sorted(PARALLEL[0]), sentence_dim=24)
+    model.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_xling_dir(tmp_path_factory) -> Path:
+    return build_tiny_xling(tmp_path_factory.mktemp("xling") / "tiny-xling")

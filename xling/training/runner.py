@@ -1,0 +1,356 @@
+"""The training engine: one runner for the CLI (``python -m xling.training``) and the UI.
+
+A run lives in its folder (``checkpoints/<run>/``): ``config.yaml``, ``progress.jsonl`` (the only
+thing the UI reads), ``checkpoints/step-NNNNNNN/`` (written atomically: a ``.partial`` folder, then
+a rename; the last ``keep_last`` kept), ``metrics.json`` at the end, and the final model itself at
+the top of the folder, so the run folder loads like any model. Starting a run whose folder holds a
+checkpoint resumes from the last one. A stop request (SIGTERM/SIGINT through :class:`RunControl`,
+or a ``STOP`` file in the run folder) saves a checkpoint and ends the run cleanly.
+
+Example:
+    >>> from xling.training.config import TrainConfig
+    >>> result = train(TrainConfig.from_file("configs/smoke.yaml"))      # doctest: +SKIP
+    >>> result.state, (result.run_dir / "xling.json").exists()          # doctest: +SKIP
+    ('finished', True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xling.core.model import MANIFEST, XlingModel, new_backbone
+from xling.errors import XlingError
+from xling.training.callbacks import Callback, ProgressWriter
+from xling.training.config import TrainConfig
+from xling.training.data import TrainingData, read_training_texts, resolve_corpus
+from xling.training.objectives import info_nce, lid_loss, mlm_loss, teacher_student_loss
+
+STOP_FILE = "STOP"
+CHECKPOINTS = "checkpoints"
+TRAINER_STATE = "trainer_state.pt"
+#: Texts per language the tokenizer is trained on (enough for the pieces; keeps training fast).
+TOKENIZER_TEXTS_PER_LANG = 8000
+
+
+@dataclass
+class RunControl:
+    """Flags a run checks each step; a signal handler or the UI sets them."""
+
+    stop_requested: bool = False
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested = True
+
+
+@dataclass
+class RunResult:
+    state: str  # "finished" or "stopped"
+    step: int
+    run_dir: Path
+    metrics: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise XlingError("train.device is cuda but no CUDA device is visible")
+    return torch.device(name)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run (``.partial`` folders are ignored)."""
+    folder = run_dir / CHECKPOINTS
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name) and (p / TRAINER_STATE).is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunControl | None = None) -> RunResult:
+    """Run (or resume) a training run described by ``config``; see the module docstring."""
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    callbacks = [ProgressWriter(run_dir / "progress.jsonl"), *callbacks]
+    control = control or RunControl()
+    try:
+        return _Run(config, run_dir, callbacks, control).run()
+    except BaseException as exc:
+        tail = traceback.format_exc().strip().splitlines()[-12:]
+        for callback in callbacks:
+            callback.on_end({"event": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tail})
+        raise
+
+
+class _Run:
+    def __init__(self, config: TrainConfig, run_dir: Path, callbacks: list[Callback], control: RunControl):
+        self.config = config
+        self.run_dir = run_dir
+        self.callbacks = callbacks
+        self.control = control
+        loop = config.train
+        if loop.threads:
+            torch.set_num_threads(loop.threads)
+        self.device = pick_device(loop.device)
+        use_bf16 = loop.precision == "bf16" or (loop.precision == "auto" and self.device.type == "cuda")
+        self.autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+        )
+        self.precision = "bf16" if use_bf16 else "fp32"
+
+    # ---------------------------------------------------------------- set-up
+
+    def _build(self) -> None:
+        config, loop, obj = self.config, self.config.train, self.config.objectives
+        _seed_everything(loop.seed)
+        self.corpus = resolve_corpus(config.data.corpus)
+        texts, groups, languages = read_training_texts(self.corpus, config.data.languages, config.data.use_mono)
+        self.teacher = None
+        if obj.teacher:
+            from xling.core.encoders import load_encoder
+
+            self.teacher = load_encoder(obj.teacher)
+        teacher_dim = self.teacher.encode(["probe"]).shape[1] if self.teacher else None
+
+        resume = latest_checkpoint(self.run_dir)
+        self.start_step, state = 0, None
+        if resume is not None:
+            self.model = XlingModel.load(resume)
+            state = torch.load(resume / TRAINER_STATE, weights_only=True, map_location="cpu")
+            self.start_step = int(state["step"])
+        elif config.init.from_checkpoint:
+            self.model = XlingModel.load(config.init.from_checkpoint)
+            self.model.add_languages(languages)  # sequential pretraining may bring new languages
+            if teacher_dim and teacher_dim != self.model.sentence_dim:
+                self.model.reset_projection(teacher_dim)
+        else:
+            from xling.training.tokenizer import train_tokenizer
+
+            sample = [t for lang in languages for t in texts[lang][:TOKENIZER_TEXTS_PER_LANG]]
+            tokenizer = train_tokenizer(sample, vocab_size=config.init.vocab_size, max_length=config.init.model.max_length)
+            self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim)
+        self.model.to(self.device).train()
+        self.resumed_from = str(resume) if resume else None
+        self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
+
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": loop.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=loop.lr
+        )
+        warmup, total = loop.warmup_steps, loop.steps
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.rng = np.random.default_rng(loop.seed)
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.rng = np.random.default_rng(loop.seed + self.start_step)
+            torch.set_rng_state(state["torch_rng"])
+
+    # ---------------------------------------------------------------- the loop
+
+    def run(self) -> RunResult:
+        self._build()
+        config, loop = self.config, self.config.train
+        info = {
+            "run_name": config.run_name,
+            "step": self.start_step,
+            "max_steps": loop.steps,
+            "device": str(self.device),
+            "precision": self.precision,
+            "languages": self.model.languages,
+            "n_texts": self.data.n_texts,
+            "n_groups": len(self.data.groups),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "corpus": str(self.corpus),
+            "resumed_from": self.resumed_from,
+            "pid": os.getpid(),
+        }
+        for callback in self.callbacks:
+            callback.on_start(info)
+        started, tokens, window_start, window_tokens = time.time(), 0, time.time(), 0
+        step = self.start_step
+        while step < loop.steps:
+            if self._stop_requested():
+                path = self._save(step)
+                for callback in self.callbacks:
+                    callback.on_end({"event": "stopped", "step": step, "checkpoint": str(path)})
+                return RunResult("stopped", step, self.run_dir)
+            losses, n_tokens = self._step()
+            step += 1
+            tokens += n_tokens
+            window_tokens += n_tokens
+            if step % loop.log_every == 0 or step == loop.steps:
+                now = time.time()
+                rate = window_tokens / max(now - window_start, 1e-9)
+                done = step - self.start_step
+                eta = (now - started) / done * (loop.steps - step)
+                logs = {"step": step, "max_steps": loop.steps, **{k: round(v, 5) for k, v in losses.items()},
+                        "lr": self.scheduler.get_last_lr()[0], "tokens_per_s": round(rate, 1),
+                        "elapsed_s": round(now - started, 1), "eta_s": round(eta, 1)}
+                if self.device.type == "cuda":
+                    logs["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+                for callback in self.callbacks:
+                    callback.on_log(logs)
+                window_start, window_tokens = now, 0
+            if loop.save_every and step % loop.save_every == 0 and step < loop.steps:
+                self._save(step)
+        self._save(step)
+        metrics = self._finish(step, time.time() - started, tokens)
+        for callback in self.callbacks:
+            callback.on_end({"event": "finished", "step": step})
+        return RunResult("finished", step, self.run_dir, metrics)
+
+    def _stop_requested(self) -> bool:
+        return self.control.stop_requested or (self.run_dir / STOP_FILE).exists()
+
+    def _step(self) -> tuple[dict[str, float], int]:
+        loop, obj, model, data = self.config.train, self.config.objectives, self.model, self.data
+        use_pairs = obj.contrastive_weight > 0 or self.teacher is not None
+        parts: dict[str, torch.Tensor] = {}
+        lid_logits, lid_labels, n_tokens = [], [], 0
+        with self.autocast:
+            if obj.mlm or obj.lid_weight > 0:
+                batch = data.mlm_batch(self.rng, loop.batch_size, loop.max_length, obj.mask_prob).to(self.device)
+                conditioning = None
+                if obj.lang_embedding:
+                    keep = torch.from_numpy(self.rng.random(len(batch.lang_ids)) >= obj.lang_embedding_dropout).to(self.device)
+                    conditioning = torch.where(keep, batch.lang_ids, torch.full_like(batch.lang_ids, -1))
+                out = model(batch.input_ids, batch.attention_mask, mlm_positions=batch.mlm_positions if obj.mlm else None,
+                            lang_ids=conditioning, want_lid=obj.lid_weight > 0)
+                if obj.mlm:
+                    parts["mlm"] = mlm_loss(out.mlm_logits, batch.targets)
+                if obj.lid_weight > 0:
+                    lid_logits.append(out.lid_logits)
+                    lid_labels.append(batch.lang_ids)
+                n_tokens += int(batch.attention_mask.sum())
+            if data.pair_langs and (use_pairs or obj.lid_weight > 0):
+                pairs = data.pair_batch(self.rng, loop.pair_batch_size, loop.max_length).to(self.device)
+                side_a = model(pairs.a_ids, pairs.a_mask, want_lid=obj.lid_weight > 0, want_sentence=use_pairs)
+                side_b = model(pairs.b_ids, pairs.b_mask, want_lid=obj.lid_weight > 0, want_sentence=use_pairs)
+                if obj.contrastive_weight > 0:
+                    parts["cl"] = info_nce(side_a.sentence, side_b.sentence, obj.contrastive_temperature)
+                if self.teacher is not None:
+                    target = torch.from_numpy(self.teacher.encode(pairs.source_texts)).to(self.device)
+                    parts["teacher"] = teacher_student_loss(side_a.sentence, side_b.sentence, target)
+                if obj.lid_weight > 0:
+                    lid_logits += [side_a.lid_logits, side_b.lid_logits]
+                    lid_labels += [pairs.a_langs, pairs.b_langs]
+                n_tokens += int(pairs.a_mask.sum() + pairs.b_mask.sum())
+            if lid_logits:
+                parts["lid"] = lid_loss(torch.cat(lid_logits), torch.cat(lid_labels))
+            weights = {"mlm": 1.0, "lid": obj.lid_weight, "cl": obj.contrastive_weight, "teacher": obj.teacher_weight}
+            loss = sum(weights[name] * value for name, value in parts.items())
+        if not torch.isfinite(loss):
+            raise XlingError(f"the loss became {float(loss)}; lower train.lr or check the data")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        values = {name: float(value.detach()) for name, value in parts.items()}
+        values["loss"] = float(loss.detach())
+        return values, n_tokens
+
+    # ---------------------------------------------------------------- saving and the end
+
+    def _save(self, step: int) -> Path:
+        folder = self.run_dir / CHECKPOINTS
+        final = folder / f"step-{step:07d}"
+        partial = folder / f"step-{step:07d}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        self.model.save(partial, extra={"step": step, "run_name": self.config.run_name})
+        torch.save(
+            {"step": step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+             "torch_rng": torch.get_rng_state()},
+            partial / TRAINER_STATE,
+        )
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        done = sorted((p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name)), key=lambda p: p.name)
+        for old in done[: -self.config.train.keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+        for callback in self.callbacks:
+            callback.on_checkpoint({"step": step, "path": str(final)})
+        return final
+
+    def _finish(self, step: int, seconds: float, tokens: int) -> dict:
+        from xling.training.evaluate import evaluate_checkpoint
+
+        self.model.eval()
+        metrics = evaluate_checkpoint(self.model, self.corpus, self.config.data.eval_texts_per_lang)
+        metrics["training"] = {"steps": step, "seconds": round(seconds, 1), "tokens": tokens,
+                               "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "device": str(self.device),
+                               "precision": self.precision}
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
+        publish_model(latest_checkpoint(self.run_dir), self.run_dir, half=self.config.train.save_half, model=self.model)
+        for callback in self.callbacks:
+            callback.on_metrics(_headline(metrics))
+        return metrics
+
+
+def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model: XlingModel | None = None) -> None:
+    """Make the run folder itself the final model: its files are replaced one by one, with
+    ``xling.json`` removed first and written last, so a half-copied folder never passes for a model."""
+    (run_dir / MANIFEST).unlink(missing_ok=True)
+    source = checkpoint
+    scratch = None
+    if half and model is not None:
+        scratch = run_dir / ".publish"
+        shutil.rmtree(scratch, ignore_errors=True)
+        model.save(scratch, half=True, extra=json.loads((checkpoint / MANIFEST).read_text()))
+        source = scratch
+    for entry in sorted(source.iterdir()):
+        if entry.name in {MANIFEST, TRAINER_STATE}:
+            continue
+        target = run_dir / entry.name
+        if entry.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(entry, target)
+        else:
+            tmp = run_dir / f".{entry.name}.tmp"
+            shutil.copy2(entry, tmp)
+            os.replace(tmp, target)
+    shutil.copy2(source / MANIFEST, run_dir / f".{MANIFEST}.tmp")
+    os.replace(run_dir / f".{MANIFEST}.tmp", run_dir / MANIFEST)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _headline(metrics: dict) -> dict:
+    out = {}
+    if metrics.get("langid"):
+        out["langid_mean_accuracy"] = metrics["langid"]["mean_accuracy"]
+    if metrics.get("mlm"):
+        out["mlm_top1"], out["mlm_top5"] = metrics["mlm"]["top1"], metrics["mlm"]["top5"]
+    if metrics.get("retrieval"):
+        out["retrieval_mean_p_at_1"] = metrics["retrieval"]["mean_p_at_1"]
+    return out
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
