@@ -135,3 +135,41 @@ def test_sigterm_stops_cleanly(tmp_path):
     assert "stopped" in out
     assert _events(config.run_dir)[-1]["event"] == "stopped"
     assert latest_checkpoint(config.run_dir) is not None
+
+
+def test_per_language_adapters_train_on_a_frozen_shared_backbone(finished_run, tmp_path):
+    import torch
+
+    from xling.core.adapters import use_adapter
+    from xling.core.model import XlingModel
+
+    values = _config(tmp_path, steps=6, save_every=3).to_dict()
+    values["init"]["from_checkpoint"] = str(finished_run)
+    values["data"]["languages"] = ["en", "de", "fr"]
+    values["objectives"].update(lid_weight=0.0, contrastive_weight=0.5)
+    values["adapters"] = {"enabled": True, "rank": 4}
+    result = train(TrainConfig.from_dict(values))
+    assert result.state == "finished"
+
+    shared = XlingModel.load(finished_run)
+    tuned = XlingModel.load(result.run_dir)
+    assert tuned.adapter_languages == ["de", "en", "fr"]
+    assert sorted(p.name for p in (result.run_dir / "adapters").iterdir()) == [
+        "adapters.json", "de.safetensors", "en.safetensors", "fr.safetensors"]
+    from xling.core.adapters import backbone_state_without_adapters
+
+    after = backbone_state_without_adapters(tuned.backbone)
+    before = shared.backbone.state_dict()
+    assert set(after) == set(before)
+    assert all(torch.equal(before[name], after[name]) for name in before)  # the shared backbone did not move
+    plain = tuned.embed(["Guten Morgen"])
+    use_adapter(tuned, "de")
+    assert not torch.allclose(torch.from_numpy(plain), torch.from_numpy(tuned.embed(["Guten Morgen"])))
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["adapters"]["per_lang"]) == {"de", "en", "fr"}
+    assert {"shared_top5", "adapter_top5"} <= set(metrics["adapters"]["per_lang"]["de"])
+
+
+def test_adapters_refuse_a_language_id_loss():
+    with pytest.raises(Exception, match="objectives.lid_weight"):
+        TrainConfig.from_dict({"adapters": {"enabled": True}, "objectives": {"lid_weight": 0.3}})

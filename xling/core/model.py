@@ -93,9 +93,12 @@ class XlingModel(nn.Module):
         tokenizer: its tokenizer.
         languages: the language codes the heads know, in label order.
         sentence_dim: width of the sentence vectors (``embed``).
+        shared_lid_head: read language ID from the sentence projection (the vector the contrastive
+            loss aligns across languages) rather than from its own path; kept for the ablation.
     """
 
-    def __init__(self, backbone: nn.Module, tokenizer, languages: Sequence[str], sentence_dim: int | None = None):
+    def __init__(self, backbone: nn.Module, tokenizer, languages: Sequence[str], sentence_dim: int | None = None,
+                 shared_lid_head: bool = False):
         super().__init__()
         if len(set(languages)) != len(languages) or not languages:
             raise ValueError("languages must be a non-empty list of distinct codes")
@@ -104,11 +107,13 @@ class XlingModel(nn.Module):
         self.tokenizer = tokenizer
         self.languages = list(languages)
         self.sentence_dim = sentence_dim or hidden
+        self.shared_lid_head = shared_lid_head
         self.mlm_head = _mlm_head(backbone)
         self.lang_embedding = nn.Embedding(len(self.languages), hidden)
         nn.init.normal_(self.lang_embedding.weight, std=0.02)
-        self.lid_head = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, len(self.languages)))
         self.projection = nn.Linear(hidden, self.sentence_dim)
+        lid_in = self.sentence_dim if shared_lid_head else hidden
+        self.lid_head = nn.Sequential(nn.Linear(lid_in, hidden), nn.Tanh(), nn.Linear(hidden, len(self.languages)))
 
     @property
     def device(self) -> torch.device:
@@ -135,6 +140,8 @@ class XlingModel(nn.Module):
 
     def reset_projection(self, sentence_dim: int) -> None:
         """A new, untrained sentence projection of another width (to match a teacher)."""
+        if self.shared_lid_head:
+            raise ValueError("a model whose language-ID head reads the sentence projection cannot change its width")
         self.sentence_dim = sentence_dim
         self.projection = nn.Linear(self.backbone.config.hidden_size, sentence_dim).to(self.device)
 
@@ -171,10 +178,11 @@ class XlingModel(nn.Module):
                 known = (lang_ids >= 0).unsqueeze(-1).to(hidden.dtype)
                 states = hidden + (self.lang_embedding(lang_ids.clamp(min=0)) * known)[:, None, :]
             out.mlm_logits = self.mlm_head(states[mlm_positions])
+        projected = self.projection(pooled) if want_sentence or (want_lid and self.shared_lid_head) else None
         if want_lid:
-            out.lid_logits = self.lid_head(pooled)
+            out.lid_logits = self.lid_head(projected if self.shared_lid_head else pooled)
         if want_sentence:
-            out.sentence = F.normalize(self.projection(pooled), dim=-1)
+            out.sentence = F.normalize(projected, dim=-1)
         return out
 
     def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
@@ -237,14 +245,23 @@ class XlingModel(nn.Module):
             backbone = self.backbone
             if half:
                 backbone = _half_copy(backbone)
-            backbone.save_pretrained(tmp, safe_serialization=True)
+            adapters = getattr(self, "adapter_languages", [])
+            if adapters:  # the backbone stays a plain HF model; adapters go to adapters/
+                from xling.core.adapters import backbone_state_without_adapters, save_adapters
+
+                backbone.save_pretrained(tmp, safe_serialization=True, state_dict=backbone_state_without_adapters(backbone))
+                save_adapters(self, tmp)
+            else:
+                backbone.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             save_file({k: v.float().cpu() for k, v in self.heads_state().items()}, str(tmp / HEADS))
             manifest = {
                 "format": FORMAT_VERSION,
                 "languages": self.languages,
                 "sentence_dim": self.sentence_dim,
-                "lid_input": "mean pool of the encoder output, without the language embedding",
+                "shared_lid_head": self.shared_lid_head,
+                "lid_input": ("the sentence projection" if self.shared_lid_head else "its own projection of")
+                + " the mean pool of the encoder output, without the language embedding",
                 **(extra or {}),
             }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
@@ -284,12 +301,15 @@ class XlingModel(nn.Module):
             heads = load_file(str(folder / HEADS))
         except Exception as exc:  # transformers raises many kinds; the user needs the folder and cause
             raise ModelLoadError(f"{folder}: the checkpoint could not be loaded ({type(exc).__name__}: {exc})") from None
-        model = cls(backbone, tokenizer, languages, manifest.get("sentence_dim"))
+        model = cls(backbone, tokenizer, languages, manifest.get("sentence_dim"), manifest.get("shared_lid_head", False))
         missing, unexpected = model.load_state_dict(heads, strict=False)
         missing = [k for k in missing if k.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}]
         if missing or unexpected:
             raise ModelLoadError(f"{folder}: {HEADS} does not match the model (missing {missing}, unexpected {unexpected})")
         model.manifest = manifest
+        from xling.core.adapters import load_adapters
+
+        load_adapters(model, folder)
         return model.to(device).eval()
 
 

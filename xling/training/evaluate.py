@@ -59,3 +59,24 @@ def evaluate_checkpoint(model: XlingModel, folder: Path, texts_per_lang: int = 2
     pairs = [EvalPair(**pair) for pair in eval_pairs(segments)]
     retrieval = evaluate_retrieval(pairs, XlingEncoder(model, name="xling")).to_dict() if pairs else {}
     return {"split": split, "n_texts": len(texts), "langid": langid, "mlm": mlm, "retrieval": retrieval}
+
+
+def evaluate_adapters(model: XlingModel, folder: Path, texts_per_lang: int = 200, split: str = "test") -> dict:
+    """Masked-LM top-1/top-5 per adapter language: the shared model alone vs with its adapter."""
+    from xling.core.adapters import use_adapter
+
+    segments = sample_test_segments(folder, model.adapter_languages, texts_per_lang, split)
+    by_lang: dict[str, list[str]] = defaultdict(list)
+    for seg in segments:
+        by_lang[seg.lang].append(seg.text)
+    per_lang = {}
+    for lang, texts in sorted(by_lang.items()):
+        row = {}
+        for label, adapter in (("shared", None), ("adapter", lang)):
+            use_adapter(model, adapter)
+            report = evaluate_mlm(texts, [lang] * len(texts), model.backbone, model.tokenizer)
+            row[f"{label}_top1"], row[f"{label}_top5"] = report.top1, report.top5
+        row["n_texts"] = len(texts)
+        per_lang[lang] = row
+    use_adapter(model, None)
+    return {"per_lang": per_lang}

@@ -89,6 +89,8 @@ def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunC
     callbacks = [ProgressWriter(run_dir / "progress.jsonl"), *callbacks]
     control = control or RunControl()
     try:
+        if config.task == "zero_shot":
+            return _run_transfer(config, run_dir, callbacks)
         return _Run(config, run_dir, callbacks, control).run()
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-12:]
@@ -119,7 +121,9 @@ class _Run:
         config, loop, obj = self.config, self.config.train, self.config.objectives
         _seed_everything(loop.seed)
         self.corpus = resolve_corpus(config.data.corpus)
-        texts, groups, languages = read_training_texts(self.corpus, config.data.languages, config.data.use_mono)
+        texts, groups, languages = read_training_texts(
+            self.corpus, config.data.languages, config.data.use_mono, config.data.max_texts_per_lang
+        )
         self.teacher = None
         if obj.teacher:
             from xling.core.encoders import load_encoder
@@ -143,13 +147,18 @@ class _Run:
 
             sample = [t for lang in languages for t in texts[lang][:TOKENIZER_TEXTS_PER_LANG]]
             tokenizer = train_tokenizer(sample, vocab_size=config.init.vocab_size, max_length=config.init.model.max_length)
-            self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim)
+            self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim,
+                                    shared_lid_head=obj.shared_lid_head)
+        self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
+        if config.adapters.enabled:
+            self._add_adapters(languages)
         self.model.to(self.device).train()
         self.resumed_from = str(resume) if resume else None
-        self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
 
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
+            if not param.requires_grad and ".lora_" not in name:
+                continue  # frozen shared weights (adapter training)
             (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": loop.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=loop.lr
@@ -168,6 +177,20 @@ class _Run:
             self.scheduler.load_state_dict(state["scheduler"])
             self.rng = np.random.default_rng(loop.seed + self.start_step)
             torch.set_rng_state(state["torch_rng"])
+
+    def _add_adapters(self, languages: list[str]) -> None:
+        from xling.core.adapters import AdapterSpec, add_language_adapters
+
+        settings = self.config.adapters
+        spec = AdapterSpec(settings.rank, settings.alpha, settings.dropout, settings.target_modules)
+        add_language_adapters(self.model, languages, spec)  # no-op for those a resumed checkpoint has
+        if not settings.train_shared:
+            for name, param in self.model.named_parameters():
+                param.requires_grad = ".lora_" in name
+        counts = [len(self.data.mlm_ids[lang]) for lang in self.model.adapter_languages]
+        from xling.training.data import temperature_weights
+
+        self.adapter_weights = temperature_weights(counts, self.config.objectives.sampling_alpha)
 
     # ---------------------------------------------------------------- the loop
 
@@ -226,8 +249,35 @@ class _Run:
     def _stop_requested(self) -> bool:
         return self.control.stop_requested or (self.run_dir / STOP_FILE).exists()
 
+    def _adapter_step(self) -> tuple[dict[str, torch.Tensor], int]:
+        """One language's adapter: its masked-LM batch, and its pairs with English through both adapters."""
+        from xling.core.adapters import use_adapter
+
+        loop, obj, model, data = self.config.train, self.config.objectives, self.model, self.data
+        lang = model.adapter_languages[self.rng.choice(len(model.adapter_languages), p=self.adapter_weights)]
+        parts: dict[str, torch.Tensor] = {}
+        use_adapter(model, lang)
+        batch = data.mlm_batch(self.rng, loop.batch_size, loop.max_length, obj.mask_prob, language=lang).to(self.device)
+        out = model(batch.input_ids, batch.attention_mask, mlm_positions=batch.mlm_positions)
+        parts["mlm"] = mlm_loss(out.mlm_logits, batch.targets)
+        n_tokens = int(batch.attention_mask.sum())
+        pivot = "en"
+        if obj.contrastive_weight > 0 and lang != pivot and pivot in model.adapter_languages and lang in data.pair_langs:
+            pairs = data.pair_batch(self.rng, loop.pair_batch_size, loop.max_length, language=lang, partner=pivot).to(self.device)
+            side_a = model(pairs.a_ids, pairs.a_mask, want_sentence=True)
+            use_adapter(model, pivot)
+            side_b = model(pairs.b_ids, pairs.b_mask, want_sentence=True)
+            parts["cl"] = info_nce(side_a.sentence, side_b.sentence, obj.contrastive_temperature)
+            n_tokens += int(pairs.a_mask.sum() + pairs.b_mask.sum())
+        return parts, n_tokens
+
     def _step(self) -> tuple[dict[str, float], int]:
         loop, obj, model, data = self.config.train, self.config.objectives, self.model, self.data
+        if self.config.adapters.enabled:
+            with self.autocast:
+                parts, n_tokens = self._adapter_step()
+                loss = parts["mlm"] + obj.contrastive_weight * parts.get("cl", 0.0)
+            return self._optimise(loss, parts), n_tokens
         use_pairs = obj.contrastive_weight > 0 or self.teacher is not None
         parts: dict[str, torch.Tensor] = {}
         lid_logits, lid_labels, n_tokens = [], [], 0
@@ -263,6 +313,10 @@ class _Run:
                 parts["lid"] = lid_loss(torch.cat(lid_logits), torch.cat(lid_labels))
             weights = {"mlm": 1.0, "lid": obj.lid_weight, "cl": obj.contrastive_weight, "teacher": obj.teacher_weight}
             loss = sum(weights[name] * value for name, value in parts.items())
+        return self._optimise(loss, parts), n_tokens
+
+    def _optimise(self, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict[str, float]:
+        model = self.model
         if not torch.isfinite(loss):
             raise XlingError(f"the loss became {float(loss)}; lower train.lr or check the data")
         loss.backward()
@@ -272,7 +326,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         values = {name: float(value.detach()) for name, value in parts.items()}
         values["loss"] = float(loss.detach())
-        return values, n_tokens
+        return values
 
     # ---------------------------------------------------------------- saving and the end
 
@@ -300,7 +354,15 @@ class _Run:
         from xling.training.evaluate import evaluate_checkpoint
 
         self.model.eval()
+        if self.config.adapters.enabled:
+            from xling.core.adapters import use_adapter
+            from xling.training.evaluate import evaluate_adapters
+
+            use_adapter(self.model, None)  # the shared model's own figures first
         metrics = evaluate_checkpoint(self.model, self.corpus, self.config.data.eval_texts_per_lang)
+        if self.config.adapters.enabled:
+            metrics["adapters"] = evaluate_adapters(self.model, self.corpus, self.config.data.eval_texts_per_lang)
+            use_adapter(self.model, None)
         metrics["training"] = {"steps": step, "seconds": round(seconds, 1), "tokens": tokens,
                                "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "device": str(self.device),
                                "precision": self.precision}
@@ -309,6 +371,39 @@ class _Run:
         for callback in self.callbacks:
             callback.on_metrics(_headline(metrics))
         return metrics
+
+
+def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback]) -> RunResult:
+    """Objective 6: zero-shot transfer of a classifier trained on one language."""
+    from xling.core.encoders import load_encoder
+    from xling.data.corpus import load_task
+    from xling.training.transfer import zero_shot_transfer
+
+    settings = config.transfer
+    _seed_everything(config.train.seed)
+    corpus = resolve_corpus(config.data.corpus)
+    rows = load_task(corpus, settings.task)
+    encoder_name = settings.encoder or config.init.from_checkpoint
+    encoder = load_encoder(encoder_name)
+    info = {"run_name": config.run_name, "task": "zero_shot", "step": 0, "max_steps": settings.epochs,
+            "encoder": encoder_name, "corpus": str(corpus), "pid": os.getpid()}
+    for callback in callbacks:
+        callback.on_start(info)
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        if epoch % max(1, config.train.log_every) == 0 or epoch == settings.epochs:
+            for callback in callbacks:
+                callback.on_log({"step": epoch, "max_steps": settings.epochs, "loss": round(loss, 5)})
+
+    report = zero_shot_transfer(encoder, rows, settings.train_lang, task=settings.task, epochs=settings.epochs,
+                                lr=settings.lr, seed=config.train.seed, max_train=settings.max_train, on_epoch=on_epoch)
+    metrics = {"transfer": report.to_dict(), "encoder": encoder_name}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
+    for callback in callbacks:
+        callback.on_metrics({"source_accuracy": report.source_accuracy, "others_mean_accuracy": report.others_mean_accuracy,
+                             "transfer_gap": report.transfer_gap})
+        callback.on_end({"event": "finished", "step": settings.epochs})
+    return RunResult("finished", settings.epochs, run_dir, metrics)
 
 
 def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model: XlingModel | None = None) -> None:
