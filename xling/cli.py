@@ -118,8 +118,11 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
         description="Accuracy and F1 per gold language, their unweighted means.",
     )
     langid.add_argument("--data", required=True, metavar="TEXTS.jsonl", help="one {text, lang} object per line")
-    langid.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="fasttext|PATH",
-                        help=f"language detector (default: {DEFAULT_DETECTOR})")
+    langid.add_argument("--detector", action="append", metavar="fasttext|PATH",
+                        help=f"language detector (default: {DEFAULT_DETECTOR}); repeat it to compare "
+                        "detectors on the same texts in one run")
+    langid.add_argument("--min-chars", type=int, default=0, metavar="N",
+                        help="score only texts of at least N characters (default: all)")
     _add_json_flag(langid)
     langid.set_defaults(handler=_run_eval_langid)
 
@@ -159,23 +162,38 @@ def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
     from xling.core.detectors import load_detector
     from xling.core.evaluation import evaluate_langid
     from xling.data.eval_files import read_texts
+    from xling.errors import DataError
 
-    records = read_texts(args.data)
-    detector = load_detector(args.detector)
-    report = evaluate_langid(
-        [r.text for r in records], [r.lang for r in records], detector, show_progress=_progress_wanted()
-    )
+    records = [r for r in read_texts(args.data) if len(r.text) >= args.min_chars]
+    if not records:
+        raise DataError(f"{args.data}: no text has {args.min_chars} characters or more")
+    names = args.detector or [DEFAULT_DETECTOR]
+    detectors = [load_detector(name) for name in names]  # all load before any work
+    reports = {
+        name: evaluate_langid([r.text for r in records], [r.lang for r in records], detector,
+                              show_progress=_progress_wanted())
+        for name, detector in zip(names, detectors)
+    }
     if args.json:
-        return _print_json({"task": "langid", "data": str(args.data), "detector": args.detector,
-                            **report.to_dict()}, out)
-    rows = [[lang, s.n, _fmt(s.accuracy), _fmt(s.f1)] for lang, s in report.per_lang.items()]
-    rows.append(["mean", sum(s.n for s in report.per_lang.values()), _fmt(report.mean_accuracy),
-                 _fmt(report.macro_f1)])
-    print(f"language id, detector {args.detector}, {len(report.per_lang)} languages", file=out)
-    print(format_table(["lang", "n", "accuracy", "F1"], rows), file=out)
-    if report.confusions:
-        top = ", ".join(f"{g}->{p} ({c})" for g, p, c in report.confusions[:5])
-        print(f"most frequent errors: {top}", file=out)
+        payload: dict[str, Any] = {"task": "langid", "data": str(args.data), "min_chars": args.min_chars}
+        if len(names) == 1:
+            payload.update(detector=names[0], **reports[names[0]].to_dict())
+        else:
+            payload["reports"] = {name: report.to_dict() for name, report in reports.items()}
+        return _print_json(payload, out)
+    langs = sorted({lang for report in reports.values() for lang in report.per_lang})
+    first = reports[names[0]]
+    rows = [[lang, first.per_lang[lang].n, *(_fmt(r.per_lang[lang].accuracy) if lang in r.per_lang else "-" for r in reports.values())]
+            for lang in langs]
+    rows.append(["mean accuracy", sum(s.n for s in first.per_lang.values()), *(_fmt(r.mean_accuracy) for r in reports.values())])
+    rows.append(["macro-F1", "", *(_fmt(r.macro_f1) for r in reports.values())])
+    length = f", texts of {args.min_chars}+ characters" if args.min_chars else ""
+    print(f"language id accuracy, {len(langs)} languages{length}", file=out)
+    print(format_table(["lang", "n", *names], rows), file=out)
+    for name, report in reports.items():
+        if report.confusions:
+            top = ", ".join(f"{g}->{p} ({c})" for g, p, c in report.confusions[:5])
+            print(f"most frequent errors ({name}): {top}", file=out)
     return 0
 
 

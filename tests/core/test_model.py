@@ -66,9 +66,15 @@ def test_mask_token_takes_the_space_before_it(model):
 
 
 def test_half_precision_save_loads_as_fp32(model, tmp_path):
+    from safetensors import safe_open
+    from transformers import AutoModelForMaskedLM
+
     folder = model.save(tmp_path / "half", half=True)
+    with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+        assert weights.get_tensor(next(iter(weights.keys()))).dtype == torch.float16
     loaded = XlingModel.load(folder)
     assert next(loaded.backbone.parameters()).dtype == torch.float32
+    assert next(AutoModelForMaskedLM.from_pretrained(folder).parameters()).dtype == torch.float32
     assert np.allclose(loaded.embed(["Hallo"]), model.embed(["Hallo"]), atol=1e-2)
 
 

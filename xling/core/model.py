@@ -253,6 +253,13 @@ class XlingModel(nn.Module):
                 save_adapters(self, tmp)
             else:
                 backbone.save_pretrained(tmp, safe_serialization=True)
+            if half:
+                # Stored in fp16 to halve the file; loaders should compute in fp32 (fp16 on a CPU
+                # is slow and imprecise), which is what the config's dtype tells them.
+                config_path = tmp / "config.json"
+                hf_config = json.loads(config_path.read_text())
+                hf_config["dtype"] = "float32"
+                config_path.write_text(json.dumps(hf_config, indent=2) + "\n")
             self.tokenizer.save_pretrained(tmp)
             save_file({k: v.float().cpu() for k, v in self.heads_state().items()}, str(tmp / HEADS))
             manifest = {
