@@ -173,3 +173,22 @@ def test_per_language_adapters_train_on_a_frozen_shared_backbone(finished_run, t
 def test_adapters_refuse_a_language_id_loss():
     with pytest.raises(Exception, match="objectives.lid_weight"):
         TrainConfig.from_dict({"adapters": {"enabled": True}, "objectives": {"lid_weight": 0.3}})
+
+
+def test_data_parallel_run_with_two_processes(tmp_path):
+    """`accelerate launch` starts processes through torch's launcher; torchrun runs the same code
+    path on CPU (gloo), two processes, one of which reports and saves."""
+    config = _config(tmp_path, steps=10, save_every=5, log_every=5)
+    path = tmp_path / "ddp.yaml"
+    path.write_text(config.to_yaml())
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
+         "-m", "xling.training", "--config", str(path), "--no-progress-bar"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = _events(config.run_dir)
+    assert [e["event"] for e in events if "event" in e] == ["start", "checkpoint", "checkpoint", "metrics", "finished"]
+    assert events[0]["processes"] == 2
+    assert (config.run_dir / "xling.json").exists() and not (config.run_dir / ".tokenizer").exists()

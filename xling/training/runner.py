@@ -71,6 +71,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def is_distributed() -> bool:
+    """True in a process started by ``accelerate launch`` / ``torchrun`` with several processes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run (``.partial`` folders are ignored)."""
     folder = run_dir / CHECKPOINTS
@@ -110,10 +115,30 @@ class _Run:
             torch.set_num_threads(loop.threads)
         self.device = pick_device(loop.device)
         use_bf16 = loop.precision == "bf16" or (loop.precision == "auto" and self.device.type == "cuda")
-        self.autocast = (
-            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-        )
         self.precision = "bf16" if use_bf16 else "fp32"
+        self.accelerator = None
+        if is_distributed():
+            # Started by `accelerate launch` (or torchrun): data parallel, one process per device.
+            from accelerate import Accelerator, DistributedDataParallelKwargs
+
+            self.accelerator = Accelerator(
+                cpu=self.device.type == "cpu",
+                mixed_precision="bf16" if use_bf16 else "no",
+                # A step calls the model up to three times (MLM rows, both sides of the pairs) before
+                # one backward, and λ = 0 leaves a head unused: a static graph handles both.
+                kwargs_handlers=[DistributedDataParallelKwargs(static_graph=True)],
+            )
+            self.device = self.accelerator.device
+            self.autocast = contextlib.nullcontext()  # the prepared model autocasts itself
+        else:
+            self.autocast = (
+                torch.autocast(device_type=self.device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+            )
+        self.is_main = self.accelerator is None or self.accelerator.is_main_process
+        self.rank = 0 if self.accelerator is None else self.accelerator.process_index
+        self.world = 1 if self.accelerator is None else self.accelerator.num_processes
+        if not self.is_main:
+            self.callbacks = []  # one process reports and saves for all
 
     # ---------------------------------------------------------------- set-up
 
@@ -145,8 +170,20 @@ class _Run:
         else:
             from xling.training.tokenizer import train_tokenizer
 
-            sample = [t for lang in languages for t in texts[lang][:TOKENIZER_TEXTS_PER_LANG]]
-            tokenizer = train_tokenizer(sample, vocab_size=config.init.vocab_size, max_length=config.init.model.max_length)
+            shared = self.run_dir / ".tokenizer"
+            if self.is_main:
+                sample = [t for lang in languages for t in texts[lang][:TOKENIZER_TEXTS_PER_LANG]]
+                tokenizer = train_tokenizer(sample, vocab_size=config.init.vocab_size, max_length=config.init.model.max_length)
+                if self.accelerator is not None:
+                    tokenizer.save_pretrained(shared)
+            if self.accelerator is not None:  # every process uses the main process's tokenizer
+                from transformers import AutoTokenizer
+
+                self.accelerator.wait_for_everyone()
+                tokenizer = AutoTokenizer.from_pretrained(shared)
+                self.accelerator.wait_for_everyone()
+                if self.is_main:
+                    shutil.rmtree(shared, ignore_errors=True)
             self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim,
                                     shared_lid_head=obj.shared_lid_head)
         self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
@@ -171,12 +208,16 @@ class _Run:
             return max(0.0, (total - step) / max(1, total - warmup))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        self.rng = np.random.default_rng(loop.seed)
+        # Each process draws its own batches; a resumed run draws new ones from where it stopped.
+        self.rng = np.random.default_rng([loop.seed, self.start_step, self.rank])
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            self.rng = np.random.default_rng(loop.seed + self.start_step)
             torch.set_rng_state(state["torch_rng"])
+        self.forward_model = self.model
+        if self.accelerator is not None:
+            # The scheduler stays unprepared: accelerate would step it once per process.
+            self.forward_model, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
 
     def _add_adapters(self, languages: list[str]) -> None:
         from xling.core.adapters import AdapterSpec, add_language_adapters
@@ -210,6 +251,7 @@ class _Run:
             "corpus": str(self.corpus),
             "resumed_from": self.resumed_from,
             "pid": os.getpid(),
+            "processes": self.world,
         }
         for callback in self.callbacks:
             callback.on_start(info)
@@ -222,6 +264,7 @@ class _Run:
                     callback.on_end({"event": "stopped", "step": step, "checkpoint": str(path)})
                 return RunResult("stopped", step, self.run_dir)
             losses, n_tokens = self._step()
+            n_tokens *= self.world  # every process trains on as many tokens
             step += 1
             tokens += n_tokens
             window_tokens += n_tokens
@@ -241,38 +284,45 @@ class _Run:
             if loop.save_every and step % loop.save_every == 0 and step < loop.steps:
                 self._save(step)
         self._save(step)
-        metrics = self._finish(step, time.time() - started, tokens)
+        metrics = self._finish(step, time.time() - started, tokens) if self.is_main else {}
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
         for callback in self.callbacks:
             callback.on_end({"event": "finished", "step": step})
         return RunResult("finished", step, self.run_dir, metrics)
 
     def _stop_requested(self) -> bool:
-        return self.control.stop_requested or (self.run_dir / STOP_FILE).exists()
+        wanted = self.control.stop_requested or (self.run_dir / STOP_FILE).exists()
+        if self.accelerator is None:
+            return wanted
+        # All processes must stop at the same step, or the next gradient sync waits forever.
+        flag = torch.tensor([float(wanted)], device=self.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
 
     def _adapter_step(self) -> tuple[dict[str, torch.Tensor], int]:
         """One language's adapter: its masked-LM batch, and its pairs with English through both adapters."""
         from xling.core.adapters import use_adapter
 
-        loop, obj, model, data = self.config.train, self.config.objectives, self.model, self.data
-        lang = model.adapter_languages[self.rng.choice(len(model.adapter_languages), p=self.adapter_weights)]
+        loop, obj, model, data = self.config.train, self.config.objectives, self.forward_model, self.data
+        lang = self.model.adapter_languages[self.rng.choice(len(model.adapter_languages), p=self.adapter_weights)]
         parts: dict[str, torch.Tensor] = {}
-        use_adapter(model, lang)
+        use_adapter(self.model, lang)
         batch = data.mlm_batch(self.rng, loop.batch_size, loop.max_length, obj.mask_prob, language=lang).to(self.device)
         out = model(batch.input_ids, batch.attention_mask, mlm_positions=batch.mlm_positions)
         parts["mlm"] = mlm_loss(out.mlm_logits, batch.targets)
         n_tokens = int(batch.attention_mask.sum())
         pivot = "en"
-        if obj.contrastive_weight > 0 and lang != pivot and pivot in model.adapter_languages and lang in data.pair_langs:
+        if obj.contrastive_weight > 0 and lang != pivot and pivot in self.model.adapter_languages and lang in data.pair_langs:
             pairs = data.pair_batch(self.rng, loop.pair_batch_size, loop.max_length, language=lang, partner=pivot).to(self.device)
             side_a = model(pairs.a_ids, pairs.a_mask, want_sentence=True)
-            use_adapter(model, pivot)
+            use_adapter(self.model, pivot)
             side_b = model(pairs.b_ids, pairs.b_mask, want_sentence=True)
             parts["cl"] = info_nce(side_a.sentence, side_b.sentence, obj.contrastive_temperature)
             n_tokens += int(pairs.a_mask.sum() + pairs.b_mask.sum())
         return parts, n_tokens
 
     def _step(self) -> tuple[dict[str, float], int]:
-        loop, obj, model, data = self.config.train, self.config.objectives, self.model, self.data
+        loop, obj, model, data = self.config.train, self.config.objectives, self.forward_model, self.data
         if self.config.adapters.enabled:
             with self.autocast:
                 parts, n_tokens = self._adapter_step()
@@ -319,8 +369,12 @@ class _Run:
         model = self.model
         if not torch.isfinite(loss):
             raise XlingError(f"the loss became {float(loss)}; lower train.lr or check the data")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+            self.accelerator.clip_grad_norm_(self.forward_model.parameters(), 1.0)
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -333,6 +387,15 @@ class _Run:
     def _save(self, step: int) -> Path:
         folder = self.run_dir / CHECKPOINTS
         final = folder / f"step-{step:07d}"
+        if not self.is_main:
+            self.accelerator.wait_for_everyone()
+            return final
+        self._write_checkpoint(step, folder, final)
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+        return final
+
+    def _write_checkpoint(self, step: int, folder: Path, final: Path) -> None:
         partial = folder / f"step-{step:07d}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         self.model.save(partial, extra={"step": step, "run_name": self.config.run_name})
@@ -348,7 +411,6 @@ class _Run:
             shutil.rmtree(old, ignore_errors=True)
         for callback in self.callbacks:
             callback.on_checkpoint({"step": step, "path": str(final)})
-        return final
 
     def _finish(self, step: int, seconds: float, tokens: int) -> dict:
         from xling.training.evaluate import evaluate_checkpoint
