@@ -119,6 +119,9 @@ class _Run:
         self.accelerator = None
         if is_distributed():
             # Started by `accelerate launch` (or torchrun): data parallel, one process per device.
+            if config.adapters.enabled:
+                raise XlingError("adapter runs switch adapters between steps, which data-parallel "
+                                 "training cannot follow: start them as one process")
             from accelerate import Accelerator, DistributedDataParallelKwargs
 
             self.accelerator = Accelerator(
@@ -304,7 +307,7 @@ class _Run:
         from xling.core.adapters import use_adapter
 
         loop, obj, model, data = self.config.train, self.config.objectives, self.forward_model, self.data
-        lang = self.model.adapter_languages[self.rng.choice(len(model.adapter_languages), p=self.adapter_weights)]
+        lang = self.model.adapter_languages[self.rng.choice(len(self.model.adapter_languages), p=self.adapter_weights)]
         parts: dict[str, torch.Tensor] = {}
         use_adapter(self.model, lang)
         batch = data.mlm_batch(self.rng, loop.batch_size, loop.max_length, obj.mask_prob, language=lang).to(self.device)
