@@ -355,8 +355,8 @@ def _write_sentence_transformers_config(folder: Path, model: XlingModel) -> None
         st.save(scratch)
         for entry in Path(scratch).iterdir():
             target = folder / entry.name
-            if target.exists():
-                continue  # the backbone and tokenizer files are already there, as saved above
+            if target.exists() or entry.name == "README.md":
+                continue  # backbone and tokenizer are saved above; the generic model card is not ours
             if entry.is_dir():
                 shutil.copytree(entry, target)
             else:
