@@ -191,28 +191,26 @@ class XlingModel(nn.Module):
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
     @torch.no_grad()
+    def _infer(self, texts: Sequence[str], batch_size: int, width: int, **want: bool) -> np.ndarray:
+        """Run the heads in ``want`` over ``texts`` in eval mode, one float32 row per text."""
+        was_training = self.training
+        self.eval()
+        rows = []
+        try:
+            for start in range(0, len(texts), batch_size):
+                out = self(**self.tokenize(texts[start : start + batch_size]), **want)
+                rows.append(out.sentence if want.get("want_sentence") else out.lid_logits.float().softmax(-1))
+        finally:
+            self.train(was_training)
+        return np.concatenate([r.float().cpu().numpy() for r in rows]) if rows else np.zeros((0, width), dtype=np.float32)
+
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised sentence vectors (mean pool -> projection), float32, one row per text."""
-        was_training = self.training
-        self.eval()
-        rows = []
-        for start in range(0, len(texts), batch_size):
-            out = self(**self.tokenize(texts[start : start + batch_size]), want_sentence=True)
-            rows.append(out.sentence.float().cpu().numpy())
-        self.train(was_training)
-        return np.concatenate(rows) if rows else np.zeros((0, self.sentence_dim), dtype=np.float32)
+        return self._infer(texts, batch_size, self.sentence_dim, want_sentence=True)
 
-    @torch.no_grad()
     def language_probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """``(n, languages)`` probabilities from the language-ID head."""
-        was_training = self.training
-        self.eval()
-        rows = []
-        for start in range(0, len(texts), batch_size):
-            out = self(**self.tokenize(texts[start : start + batch_size]), want_lid=True)
-            rows.append(out.lid_logits.float().softmax(-1).cpu().numpy())
-        self.train(was_training)
-        return np.concatenate(rows) if rows else np.zeros((0, len(self.languages)), dtype=np.float32)
+        return self._infer(texts, batch_size, len(self.languages), want_lid=True)
 
     def predict_languages(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(language, probability)`` per text, best first."""
