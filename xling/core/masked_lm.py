@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,58 @@ from xling.core.encoders import (
 from xling.errors import ModelLoadError
 
 _WHAT = "masked LM"
+
+
+@dataclass(frozen=True)
+class MaskedLM:
+    """A loaded masked LM, with an xling checkpoint's heads when it has them.
+
+    Args:
+        name: the name it was loaded by.
+        model: the ``transformers`` ``*ForMaskedLM`` model (eval mode).
+        tokenizer: its tokenizer (it has a mask token).
+        xling: the :class:`~xling.core.model.XlingModel` around ``model`` for an xling checkpoint
+            (language-ID head, language embedding), else ``None``.
+    """
+
+    name: str
+    model: Any
+    tokenizer: Any
+    xling: Any | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages the heads know (empty for a plain masked LM)."""
+        return list(self.xling.languages) if self.xling is not None else []
+
+    @property
+    def has_language_head(self) -> bool:
+        return self.xling is not None
+
+    @property
+    def has_language_embedding(self) -> bool:
+        """Whether language-conditioned prediction is meaningful: the language vectors were trained."""
+        return self.xling is not None and bool(getattr(self.xling, "lang_embedding_trained", False))
+
+
+def load_masked_lm_bundle(name_or_path: str) -> MaskedLM:
+    """Load a masked LM as :class:`MaskedLM`: an xling checkpoint with its heads, anything else
+    through :func:`load_masked_lm`.
+
+    Raises:
+        ModelLoadError: as :func:`load_masked_lm`.
+    """
+    source = resolve_model_source(name_or_path, _WHAT)
+    if source.kind == "folder" and (Path(source.location) / "xling.json").is_file():
+        import torch
+
+        from xling.core.model import XlingModel
+
+        with quiet_model_loading():
+            xling = XlingModel.load(source.location, device="cuda" if torch.cuda.is_available() else "cpu")
+        return MaskedLM(name_or_path, xling.backbone, xling.tokenizer, xling)
+    model, tokenizer = load_masked_lm(name_or_path)
+    return MaskedLM(name_or_path, model, tokenizer, None)
 
 
 def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:

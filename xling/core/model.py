@@ -114,6 +114,9 @@ class XlingModel(nn.Module):
         self.projection = nn.Linear(hidden, self.sentence_dim)
         lid_in = self.sentence_dim if shared_lid_head else hidden
         self.lid_head = nn.Sequential(nn.Linear(lid_in, hidden), nn.Tanh(), nn.Linear(hidden, len(self.languages)))
+        # Whether the language vectors were trained (language-embedding-assisted MLM); a UI offers
+        # language-conditioned prediction only then.
+        self.lang_embedding_trained = False
 
     @property
     def device(self) -> torch.device:
@@ -265,6 +268,7 @@ class XlingModel(nn.Module):
                 "languages": self.languages,
                 "sentence_dim": self.sentence_dim,
                 "shared_lid_head": self.shared_lid_head,
+                "lang_embedding_trained": self.lang_embedding_trained,
                 "lid_input": ("the sentence projection" if self.shared_lid_head else "its own projection of")
                 + " the mean pool of the encoder output, without the language embedding",
                 **(extra or {}),
@@ -312,6 +316,7 @@ class XlingModel(nn.Module):
         if missing or unexpected:
             raise ModelLoadError(f"{folder}: {HEADS} does not match the model (missing {missing}, unexpected {unexpected})")
         model.manifest = manifest
+        model.lang_embedding_trained = bool(manifest.get("lang_embedding_trained", False))
         from xling.core.adapters import load_adapters
 
         load_adapters(model, folder)

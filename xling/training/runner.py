@@ -189,6 +189,8 @@ class _Run:
                     shutil.rmtree(shared, ignore_errors=True)
             self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim,
                                     shared_lid_head=obj.shared_lid_head)
+        if obj.lang_embedding:
+            self.model.lang_embedding_trained = True
         self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
         if config.adapters.enabled:
             self._add_adapters(languages)

