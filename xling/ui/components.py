@@ -60,12 +60,15 @@ def masked_lm_picker(services: Services, label: str = "Masked LM", value: str | 
     return picker
 
 
-def encoder_picker(services: Services, label: str = "Sentence encoder", value: str | None = None) -> gr.Dropdown:
-    """Like :func:`masked_lm_picker`, for sentence encoders."""
-    choices = services.encoder_choices()
-    picker = gr.Dropdown(choices=choices, value=value or choices[0], label=label, info=ENCODER_HELP,
+def encoder_picker(services: Services, label: str = "Sentence encoder", value: str | None = None,
+                   with_mlm_pools: bool = False) -> gr.Dropdown:
+    """Like :func:`masked_lm_picker`, for sentence encoders; ``with_mlm_pools`` also lists
+    ``mlm:<checkpoint>`` (a masked LM's raw mean-pooled vectors)."""
+    choices = services.encoder_choices(with_mlm_pools)
+    picker = gr.Dropdown(choices=choices, value=value or choices[0], label=label,
+                         info=ENCODER_HELP + ("; mlm:NAME = a masked LM's raw mean-pooled vectors" if with_mlm_pools else ""),
                          allow_custom_value=True, interactive=True)
-    picker.focus(lambda current: gr.Dropdown(choices=_with(services.encoder_choices(), current)),
+    picker.focus(lambda current: gr.Dropdown(choices=_with(services.encoder_choices(with_mlm_pools), current)),
                  inputs=picker, outputs=picker, queue=False, api_visibility="private")
     return picker
 
