@@ -98,3 +98,10 @@ def test_missing_files_give_clear_errors(tmp_path, tiny_xling_dir):
     (broken / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="could not be loaded"):
         XlingModel.load(broken)
+
+
+def test_trained_language_vectors_flag_round_trips(tiny_xling_dir, tmp_path):
+    model = XlingModel.load(tiny_xling_dir)
+    assert model.lang_embedding_trained is False
+    model.lang_embedding_trained = True
+    assert XlingModel.load(model.save(tmp_path / "flagged")).lang_embedding_trained is True

@@ -101,12 +101,15 @@ def test_sequential_pretraining_continues_from_a_checkpoint_on_new_languages(fin
     values = _config(tmp_path, steps=5, save_every=0).to_dict()
     values["init"]["from_checkpoint"] = str(finished_run)
     values["data"]["languages"] = ["en", "sv", "uk"]
+    values["objectives"]["lang_embedding"] = True
     result = train(TrainConfig.from_dict(values))
     from xling.core.model import XlingModel
 
+    assert XlingModel.load(finished_run).lang_embedding_trained is False
     model = XlingModel.load(result.run_dir)
     assert model.languages[:8] == ["ar", "de", "en", "es", "fr", "ja", "ru", "zh"]
     assert set(model.languages[8:]) == {"sv", "uk"}
+    assert model.lang_embedding_trained  # this run trained the language vectors: the app may condition on them
 
 
 def test_cli_rejects_a_bad_config_before_any_work(tmp_path):

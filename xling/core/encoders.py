@@ -176,9 +176,11 @@ def quiet_model_loading() -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
     levels = [logger.level for logger in loggers]
     bars_were_on = None
-    if "transformers" in sys.modules:
+    try:  # every caller is about to load a transformers model, so importing it here costs nothing extra
         from transformers.utils import logging as hf_logging
-
+    except ImportError:
+        hf_logging = None
+    if hf_logging is not None:
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
     for logger in loggers:

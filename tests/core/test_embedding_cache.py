@@ -1,0 +1,56 @@
+"""The embedding cache: computed once per (encoder, collection), recomputed when damaged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xling.core.embedding_cache import cache_path, embed_collection
+from xling.data.texts import CorpusText, make_collection
+
+
+class CountingEncoder:
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, batch_size=64, show_progress=False):
+        self.calls += 1
+        rng = np.random.default_rng(len(texts))
+        vectors = rng.normal(size=(len(texts), 8)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_second_call_reads_the_cache(tmp_path):
+    collection = make_collection("c", [CorpusText(f"text {i}", "en") for i in range(700)])
+    encoder, seen = CountingEncoder(), []
+    first = embed_collection(encoder, collection, tmp_path, progress=lambda done, total: seen.append((done, total)))
+    assert first.shape == (700, 8) and encoder.calls == 2 and seen == [(512, 700), (700, 700)]
+    again = embed_collection(encoder, collection, tmp_path)
+    assert encoder.calls == 2 and np.array_equal(first, again)
+
+
+def test_other_content_or_encoder_gets_another_file(tmp_path, tiny_xling_dir):
+    a = make_collection("a", [CorpusText("one")])
+    b = make_collection("a", [CorpusText("two")])
+    assert cache_path(tmp_path, "usem3", a) != cache_path(tmp_path, "usem3", b)
+    assert cache_path(tmp_path, "usem3", a) != cache_path(tmp_path, "other", a)
+    # The same folder named two ways shares a file; its raw MLM pool does not.
+    relative = str(tiny_xling_dir.relative_to(tiny_xling_dir.parent.parent))
+    import os
+    cwd = os.getcwd()
+    os.chdir(tiny_xling_dir.parent.parent)
+    try:
+        assert cache_path(tmp_path, relative, a) == cache_path(tmp_path, str(tiny_xling_dir), a)
+        assert cache_path(tmp_path, "mlm:" + str(tiny_xling_dir), a) != cache_path(tmp_path, str(tiny_xling_dir), a)
+    finally:
+        os.chdir(cwd)
+
+
+def test_damaged_cache_is_recomputed(tmp_path):
+    collection = make_collection("c", [CorpusText("x"), CorpusText("y")])
+    encoder = CountingEncoder()
+    embed_collection(encoder, collection, tmp_path)
+    cache_path(tmp_path, encoder.name, collection).write_bytes(b"not numpy")
+    vectors = embed_collection(encoder, collection, tmp_path)
+    assert vectors.shape == (2, 8) and encoder.calls == 2

