@@ -59,7 +59,9 @@ def launch_options(config: AppConfig | None = None) -> dict[str, Any]:
     """Keyword arguments for ``launch()``: theme and CSS (gradio 6 takes them there), upload limit."""
     config = config or AppConfig.from_env()
     return {
-        "theme": gr.themes.Soft(primary_hue="indigo"),
+        # System fonts: the theme's default web fonts would be fetched from the internet.
+        "theme": gr.themes.Soft(primary_hue="indigo", font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
         "css": CSS,
         "max_file_size": f"{config.max_upload_mb}mb",
         "footer_links": ["api"],
