@@ -83,3 +83,14 @@ def test_least_recently_used_models_are_dropped(app_checkpoints, tmp_path):
 def test_unknown_model_is_a_clear_error(services):
     with pytest.raises(ModelLoadError):
         services.masked_lm("/no/such/folder")
+
+
+def test_shared_objects_do_not_push_models_out(app_checkpoints, tmp_path):
+    paths = Paths(cache=tmp_path, demo=tmp_path, checkpoints=app_checkpoints)
+    services = Services(AppConfig(masked_lm="tiny-xling", paths=paths, max_models=1))
+    services._get("encoder", "a", object)
+    engine = services.shared("search", "engine", object)
+    assert services.shared("search", "engine", object) is engine
+    assert [kind for kind, _ in services.loaded()] == ["encoder", "search"]
+    with pytest.raises(ValueError):
+        services.shared("encoder", "b", object)

