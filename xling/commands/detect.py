@@ -1,9 +1,153 @@
-"""Placeholder: replaced by the detect command."""
+"""``xling detect``: the language of texts, by a model's language-ID head and by fastText lid.176.
+
+Usage::
+
+    xling detect TEXT... | --file F [--model xling-mini] [--spans] [--top-k 5] [--json]
+
+Each TEXT (or each text of the file: .txt one per line, .csv/.tsv/.jsonl with a ``text`` column)
+gets the model's top-1, fastText's top-1 and whether they agree; with a ``lang`` column, both
+accuracies. ``--spans`` labels each sentence and script run instead. ``--json`` prints one object
+with the top ``--top-k`` of each detector. Models resolve as in the app (a ``checkpoints/`` folder
+name, a path, a hub id).
+
+Example:
+    >>> from xling.cli import main
+    >>> main(["detect", "Guten Morgen!", "Bonjour !", "--model", "xling-mini"])   # doctest: +SKIP
+    text            xling-mini            fastText           agree
+    Guten Morgen!   German (de) 0.97      German (de) 0.99   yes
+    ...
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+#: Characters of a text shown in a table cell.
+SHOWN_CHARS = 40
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    pass
+    """Add ``detect`` to the ``xling`` sub-commands."""
+    parser = commands.add_parser(
+        "detect",
+        help="language of texts: a model's language-ID head beside fastText lid.176",
+        description="Detect the language of each TEXT (or each text of --file) with the model's "
+        "language-ID head and with fastText lid.176, and say whether they agree.",
+    )
+    parser.add_argument("text", nargs="*", metavar="TEXT", help="texts to detect (quote each one)")
+    parser.add_argument("--file", metavar="F", help="a .txt (one text per line), .csv, .tsv or .jsonl file "
+                        "(a 'text' column; an optional 'lang' column gives accuracy)")
+    parser.add_argument("--model", metavar="NAME|PATH", default=None,
+                        help="masked LM whose language-ID head answers: a checkpoints/ folder name, a path "
+                        "or a hub id (default: the app's default, XLING_MLM or xling-mini)")
+    parser.add_argument("--spans", action="store_true",
+                        help="label each sentence and script run of mixed-language text")
+    parser.add_argument("--top-k", type=_top_k, default=5, metavar="K",
+                        help="languages per detector in --json output (default: 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(handler=run_detect)
+
+
+def run_detect(args: argparse.Namespace, out: TextIO) -> int:
+    """Handle ``xling detect``; returns the exit status (user errors raise XlingError)."""
+    from xling.cli import format_table
+    from xling.config import AppConfig
+    from xling.core.detection import detect_many, detectors_for, missing_head_message, summarise
+    from xling.core.services import Services
+    from xling.errors import DataError
+
+    if args.text and args.file:
+        raise DataError("give TEXT arguments or --file, not both")
+    services = Services(AppConfig.from_env())
+    if args.file:
+        collection = services.collection(args.file)  # a bad file fails before a model loads
+        texts, gold = [t.text for t in collection.texts], [t.lang for t in collection.texts]
+    else:
+        texts, gold = list(args.text), [None] * len(args.text)
+    if not any(t.strip() for t in texts):
+        raise DataError("nothing to detect: give a non-empty TEXT or --file F")
+    name = args.model or services.config.masked_lm
+    head, reference = detectors_for(services, args.model)
+    if head is None:
+        print(f"note: {missing_head_message(name)}", file=sys.stderr)
+    if args.spans:
+        return _print_spans(texts, head, reference, name, args, out, format_table)
+
+    found = detect_many(texts, head, reference, k=args.top_k, progress=_progress if sys.stderr.isatty() else None)
+    report = summarise(found, gold)
+    if args.json:
+        return _print_json({"model": name, "has_language_head": head is not None,
+                            "results": [r.to_dict() for r in found], "summary": report.to_dict()}, out)
+    with_gold = any(gold)
+    rows = []
+    for result, lang in zip(found, gold):
+        row = [_clip(result.text)] + ([lang or ""] if with_gold else [])
+        row += ([_cell(result.model_best)] if head else []) + [_cell(result.reference_best)]
+        rows.append(row + ([_yes_no(result.agree)] if head else []))
+    headers = ["text"] + (["gold"] if with_gold else []) + ([name] if head else []) + ["fastText"] \
+        + (["agree"] if head else [])
+    print(format_table(headers, rows), file=out)
+    if len(found) > 1 and head is not None and report.agreement is not None:
+        print(f"agreement: {report.agreement:.1%} of {report.n} texts", file=out)
+    if report.n_gold:
+        scores = ([f"{name} {report.model_accuracy:.1%}"] if report.model_accuracy is not None else []) \
+            + [f"fastText {report.reference_accuracy:.1%}"]
+        print(f"accuracy on {report.n_gold} texts with a gold language: {', '.join(scores)}", file=out)
+    return 0
+
+
+def _print_spans(texts: list[str], head: Any, reference: Any, name: str, args: argparse.Namespace, out: TextIO,
+                 format_table: Any) -> int:
+    from xling.core.detection import analyse_text
+
+    analyses = [analyse_text(t, head, reference, k=args.top_k) for t in texts if t.strip()]
+    if args.json:
+        return _print_json({"model": name, "has_language_head": head is not None,
+                            "results": [a.to_dict() for a in analyses]}, out)
+    rows = []
+    for number, analysis in enumerate(analyses, start=1):
+        for i, ref in enumerate(analysis.reference_spans):
+            model = analysis.model_spans[i] if analysis.model_spans else None
+            row = [_clip(ref.span.text), number, ref.span.script or "-"]
+            row += ([_cell(model.guess)] if head else []) + [_cell(ref.guess)]
+            if head:
+                row.append(_yes_no(model.guess.lang == ref.guess.lang if model.guess and ref.guess else None))
+            rows.append(row)
+    headers = ["span", "text", "script"] + ([name] if head else []) + ["fastText"] + (["agree"] if head else [])
+    print(format_table(headers, rows), file=out)
+    return 0
+
+
+def _cell(guess: Any) -> str:
+    return "-" if guess is None else f"{guess.label} {guess.prob:.2f}"
+
+
+def _yes_no(agree: bool | None) -> str:
+    return "-" if agree is None else ("yes" if agree else "no")
+
+
+def _clip(text: str) -> str:
+    line = " ".join(text.split()) or "(empty)"
+    return line if len(line) <= SHOWN_CHARS else line[: SHOWN_CHARS - 1] + "…"
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\r{done:,} / {total:,} texts", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+
+def _print_json(payload: dict[str, Any], out: TextIO) -> int:
+    print(json.dumps(payload, indent=2, ensure_ascii=False), file=out)
+    return 0
+
+
+def _top_k(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

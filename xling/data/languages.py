@@ -52,3 +52,36 @@ def _alpha2_for(alpha3: str) -> str:
 
     record = pycountry.languages.get(alpha_3=alpha3)
     return getattr(record, "alpha_2", None) or alpha3
+
+
+_NAME_OVERRIDES = {"als": "Alemannic German", "und": "undetermined", "bh": "Bihari", "sh": "Serbo-Croatian"}
+
+
+@lru_cache(maxsize=1024)
+def language_name(code: str) -> str:
+    """English name of a language code: babel's CLDR names, then ISO 639 (pycountry), else the code.
+
+    Args:
+        code: a normalised code as detectors return it (``de``, ``nb``, ``yue``).
+
+    Returns:
+        The name, or ``code`` itself when none is known.
+
+    Example:
+        >>> language_name("el"), language_name("nb"), language_name("yue"), language_name("xx")
+        ('Greek', 'Norwegian Bokmål', 'Cantonese', 'xx')
+    """
+    if code in _NAME_OVERRIDES:
+        return _NAME_OVERRIDES[code]
+    try:
+        from babel import Locale
+
+        name = Locale("en").languages.get(code)
+    except ImportError:  # babel is optional; pycountry comes with the data tools
+        name = None
+    if not name:
+        import pycountry
+
+        record = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
+        name = getattr(record, "common_name", None) or getattr(record, "name", None)
+    return name or code

@@ -64,5 +64,8 @@ def launch_options(config: AppConfig | None = None) -> dict[str, Any]:
                                 font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
         "css": CSS,
         "max_file_size": f"{config.max_upload_mb}mb",
+        # Downloads (CSV, TSV) are written under the app cache; gradio serves nothing else outside
+        # the working folder and the temp folder.
+        "allowed_paths": [str(config.paths.cache / "app")],
         "footer_links": ["api"],
     }

@@ -34,6 +34,7 @@ from xling.core.search import (
     write_pairs_csv,
 )
 from xling.core.services import Services
+from xling.data.languages import language_name
 from xling.data.texts import UPLOAD_SUFFIXES
 from xling.ui.components import encoder_picker, shown_errors
 
@@ -255,17 +256,10 @@ def _reporter(progress: gr.Progress, description: str) -> Callable[[int, int], N
     return report
 
 
-@functools.lru_cache(maxsize=512)
 def _language(code: str) -> str:
-    """``de · German``; the code alone when pycountry does not know it."""
-    try:
-        import pycountry
-
-        record = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
-    except (ImportError, KeyError, LookupError):
-        record = None
-    name = getattr(record, "name", None) if record else None
-    return f"{code} · {name}" if name else code
+    """``de · German``."""
+    name = language_name(code)
+    return f"{code} · {name}" if name != code else code
 
 
 def _short_name(name: str) -> str:

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import csv
+import socket
+
+import gradio as gr
+import pytest
+
+from xling.ui.detect_tab import EXAMPLES, create_detect_tab
+
+MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね。"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_services):
+    from gradio_client import Client
+
+    with gr.Blocks() as demo:
+        components = create_detect_tab(tiny_services)
+    assert {"text", "model", "verdict", "model_spans", "reference_spans", "download"} <= set(components)
+    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def _value(output):
+    """An output's value, whether the handler returned a bare value or a component update."""
+    return output["value"] if isinstance(output, dict) and output.get("__type__") == "update" else output
+
+
+def _entities(highlighted):
+    """Labelled pieces of a HighlightedText output."""
+    value = _value(highlighted)
+    return [(t["token"], t["class_or_confidence"]) for t in value if t["class_or_confidence"] is not None]
+
+
+def test_examples_cover_ten_scripts():
+    from xling.core.detection import split_spans
+
+    scripts = {span.script for _, text in EXAMPLES for span in split_spans(text)}
+    assert len(EXAMPLES) >= 10 and len(scripts) >= 10
+
+
+def test_detect_shows_both_detectors_and_labelled_spans(client):
+    verdict, chart, top, model_spans, reference_spans, spans = client.predict(MIXED, "tiny-xling", api_name="/detect")
+    assert "Both say" in verdict or "disagree" in verdict
+    assert "Mixed text: fastText finds 2 languages" in verdict
+    assert chart  # a plotly figure
+    assert top["headers"] == ["tiny-xling", "p", "fastText", "p "] and len(top["data"]) == 5
+    assert _entities(reference_spans) == [("Ich komme gleich, warte bitte kurz.", "German (de)"),
+                                          ("今日はとても暑いですね。", "Japanese (ja)")]
+    assert [text for text, _ in _entities(model_spans)] == [text for text, _ in _entities(reference_spans)]
+    spans = _value(spans)
+    assert spans["headers"] == ["script", "tiny-xling", "fastText", "agree", "span"] and len(spans["data"]) == 2
+
+
+def test_model_without_a_head_points_to_fine_tuning_and_still_shows_fasttext(client):
+    verdict, _, top, _, reference_spans, _ = client.predict("Der Hund spielt im Garten mit dem Ball.", "tiny-mlm",
+                                                            api_name="/detect")
+    assert "tiny-mlm has no language-ID head" in verdict and "Fine-tune tab" in verdict
+    assert "German (de)" in verdict
+    assert top["headers"] == ["fastText", "p "]
+    assert _entities(reference_spans) == [("Der Hund spielt im Garten mit dem Ball.", "German (de)")]
+
+
+@pytest.mark.parametrize(("text", "model", "message"), [
+    ("   \n ", "tiny-xling", "the text is empty"),
+    ("Hallo", "no-such-model", "no-such-model"),
+])
+def test_bad_input_gives_a_message(client, text, model, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(text, model, api_name="/detect")
+
+
+def test_long_text_is_cut_with_a_notice(client):
+    verdict, *_ = client.predict("Das ist ein sehr langer Satz. " * 3500, "tiny-xling", api_name="/detect")
+    assert "was cut to its first" in verdict
+
+
+def test_batch_gives_a_table_accuracy_and_a_csv(client, tmp_path, parallel):
+    from gradio_client import handle_file
+
+    upload = tmp_path / "texts.csv"
+    rows = [(row[lang], lang) for row in parallel[:2] for lang in ("de", "fr", "ja")]
+    with upload.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("text", "lang"), *rows])
+    summary, table, download = client.predict(handle_file(str(upload)), "tiny-xling", api_name="/detect_batch")
+    assert "**6 texts**" in summary and "agree on" in summary and "Accuracy against the file's `lang` column" in summary
+    table = _value(table)
+    assert table["headers"] == ["gold", "tiny-xling", "fastText", "agree", "text"] and len(table["data"]) == 6
+    assert download["visible"] is True
+    with open(download["value"], encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert [r["text"] for r in written] == [text for text, _ in rows]
+    assert [r["fasttext_lang"] for r in written] == [lang for _, lang in rows]
+    assert {r["agree"] for r in written} <= {"true", "false"}
+
+
+def test_batch_refuses_a_missing_or_bad_file(client, tmp_path):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match="Upload a"):
+        client.predict(None, "tiny-xling", api_name="/detect_batch")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(Exception, match="no texts found"):
+        client.predict(handle_file(str(empty)), "tiny-xling", api_name="/detect_batch")

@@ -1,0 +1,581 @@
+"""Language detection as the app shows it: a model's language-ID head beside fastText lid.176.
+
+* :func:`detect_text` -- top-``k`` languages of one text from both detectors, and whether they agree.
+* :func:`split_spans` / :func:`label_spans` -- cut mixed-language text into sentences and script
+  runs, and label each span.
+* :func:`analyse_text` -- both of the above for one text, as the Language detection tab shows it.
+* :func:`detect_many` / :func:`summarise` -- a batch of texts (an uploaded file), with accuracy
+  when the file has gold languages.
+* :func:`guesses_figure` -- the two top-``k`` lists as one grouped bar chart (plotly).
+
+Records are frozen dataclasses with ``to_dict()`` for JSON; nothing here imports gradio.
+
+Example:
+    >>> from xling.core.detectors import load_detector
+    >>> fasttext = load_detector("fasttext")                                   # doctest: +SKIP
+    >>> result = detect_text("Der Zug hat heute Verspätung.", None, fasttext)  # doctest: +SKIP
+    >>> result.reference_top[0].label                                          # doctest: +SKIP
+    'German (de)'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xling.core.detectors import LanguageDetector
+from xling.data.languages import language_name
+from xling.errors import DataError
+
+#: Longer texts are cut here (at a space when there is one); the cut is reported in the result's note.
+MAX_TEXT_CHARS = 5000
+#: Script runs lighter than this (letters; a Han, kana or Hangul character counts 2) join their
+#: neighbour, so a brand name or a loan word inside a sentence does not become its own span.
+MIN_RUN_WEIGHT = 8
+#: Where each command and tab sends people whose model has no language-ID head.
+TRAIN_HINT = "train one in the Fine-tune tab or with python -m xling.training"
+
+# A sentence ends after . ! ? … (and the Arabic, Urdu and Devanagari stops) followed by a space, or
+# right after the full-width CJK stops, with closing quotes and brackets kept in the sentence.
+_SENTENCE_END = re.compile(
+    r"[.!?…؟۔।॥]+[\"'»”’)\]]*(?=\s|$)"
+    r"|[。！？]+[」』”’）】]*"
+)
+# Scripts that read as one: Japanese mixes Han and kana in every sentence.
+_SCRIPT_GROUPS = {"CJK": "Han", "IDEOGRAPHIC": "Han", "HIRAGANA": "Han", "KATAKANA": "Han",
+                  "KATAKANA-HIRAGANA": "Han", "HANGUL": "Hangul"}
+_DENSE_SCRIPTS = {"Han", "Hangul"}
+# lid.176 uses Wikipedia's codes, which babel and ISO read differently.
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class LanguageGuess:
+    """One candidate language.
+
+    Args:
+        lang: the normalised code (ISO 639-1 where one exists).
+        name: its English name (``German``); the code itself when no name is known.
+        prob: the detector's probability, in ``[0, 1]``.
+    """
+
+    lang: str
+    name: str
+    prob: float
+
+    @property
+    def label(self) -> str:
+        """``German (de)``: how the app and the CLI show a language."""
+        return f"{self.name} ({self.lang})" if self.name != self.lang else self.lang
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lang": self.lang, "name": self.name, "prob": self.prob}
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """Both detectors' answers for one text.
+
+    Args:
+        text: the text as detected (after a cut to :data:`MAX_TEXT_CHARS`).
+        model_top: the model head's top-``k``, best first; empty without a model detector.
+        reference_top: fastText's top-``k``, best first.
+        agree: whether both top-1 languages are the same; ``None`` when one side has no answer.
+        note: what the reader should know (the text was cut, fastText's answer is a language the
+            model does not know); empty when nothing.
+    """
+
+    text: str
+    model_top: tuple[LanguageGuess, ...]
+    reference_top: tuple[LanguageGuess, ...]
+    agree: bool | None
+    note: str = ""
+
+    @property
+    def model_best(self) -> LanguageGuess | None:
+        return self.model_top[0] if self.model_top else None
+
+    @property
+    def reference_best(self) -> LanguageGuess | None:
+        return self.reference_top[0] if self.reference_top else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "model": [g.to_dict() for g in self.model_top],
+            "fasttext": [g.to_dict() for g in self.reference_top],
+            "agree": self.agree,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of a text: ``text == source[start:end]``, no surrounding whitespace.
+
+    Args:
+        start: offset of its first character in the source text.
+        end: offset just after its last character.
+        text: the piece.
+        script: the script most of its letters are in (``Latin``, ``Han``, ``Cyrillic``, ...);
+            ``None`` when it has no letters (numbers, emoji, punctuation).
+    """
+
+    start: int
+    end: int
+    text: str
+    script: str | None
+
+
+@dataclass(frozen=True)
+class LabelledSpan:
+    """A :class:`Span` with one detector's best language (``guess`` is ``None`` without letters)."""
+
+    span: Span
+    guess: LanguageGuess | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.span.start, "end": self.span.end, "text": self.span.text,
+                "script": self.span.script, **(self.guess.to_dict() if self.guess else {"lang": None})}
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    """Everything the Language detection tab shows for one text.
+
+    Args:
+        result: both detectors' top-``k`` for the whole text.
+        model_spans: the model's label per span (empty without a model detector).
+        reference_spans: fastText's label per span.
+    """
+
+    result: DetectionResult
+    model_spans: list[LabelledSpan] = field(default_factory=list)
+    reference_spans: list[LabelledSpan] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(),
+                "spans": {"model": [s.to_dict() for s in self.model_spans],
+                          "fasttext": [s.to_dict() for s in self.reference_spans]}}
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """How a batch went.
+
+    Args:
+        n: number of texts.
+        agreement: fraction of texts whose two top-1 answers agree (``None`` without a model).
+        n_gold: texts with a gold language (from the file's ``lang`` column).
+        model_accuracy: model top-1 accuracy on those (``None`` without gold or model).
+        reference_accuracy: fastText top-1 accuracy on those (``None`` without gold).
+    """
+
+    n: int
+    agreement: float | None
+    n_gold: int = 0
+    model_accuracy: float | None = None
+    reference_accuracy: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "agreement": self.agreement, "n_gold": self.n_gold,
+                "model_accuracy": self.model_accuracy, "fasttext_accuracy": self.reference_accuracy}
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _guesses(hits: Sequence[tuple[str, float]]) -> tuple[LanguageGuess, ...]:
+    return tuple(LanguageGuess(lang, language_name(lang), float(prob)) for lang, prob in hits)
+
+
+# --------------------------------------------------------------------------- whole texts
+
+
+def clip_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, int]:
+    """Cut ``text`` to at most ``max_chars`` characters, at the last space before the limit when one
+    is near (so no word is cut in half).
+
+    Returns:
+        ``(clipped, original_length)``.
+
+    Example:
+        >>> clip_text("one two three", 9)
+        ('one two', 13)
+    """
+    if len(text) <= max_chars:
+        return text, len(text)
+    cut = text.rfind(" ", max(0, max_chars - 200), max_chars + 1)
+    return text[: cut if cut > 0 else max_chars].rstrip(), len(text)
+
+
+def _prepared(text: str | None, max_chars: int) -> tuple[str, str]:
+    if text is None or not text.strip():
+        raise DataError("nothing to detect: the text is empty; type or paste a sentence")
+    clipped, length = clip_text(text.strip(), max_chars)
+    note = f"The text was cut to its first {len(clipped):,} of {length:,} characters." if length > len(clipped) else ""
+    return clipped, note
+
+
+def known_languages(detector: LanguageDetector | None) -> list[str] | None:
+    """The languages a model detector can answer (an xling head's list); ``None`` when unknown."""
+    languages = getattr(getattr(detector, "model", None), "languages", None)
+    return list(languages) if languages else None
+
+
+def _result(text: str, model_hits: Sequence[tuple[str, float]] | None, reference_hits: Sequence[tuple[str, float]],
+            languages: list[str] | None, note: str = "") -> DetectionResult:
+    model_top = _guesses(model_hits or [])
+    reference_top = _guesses(reference_hits)
+    agree = model_top[0].lang == reference_top[0].lang if model_top and reference_top else None
+    notes = [note] if note else []
+    if agree is False and languages is not None and reference_top[0].lang not in languages:
+        notes.append(f"fastText's answer, {reference_top[0].label}, is not one of the model's "
+                     f"{len(languages)} languages.")
+    return DetectionResult(text, model_top, reference_top, agree, " ".join(notes))
+
+
+def detect_text(text: str, detector: LanguageDetector | None, reference: LanguageDetector, k: int = 5,
+                max_chars: int = MAX_TEXT_CHARS) -> DetectionResult:
+    """Top-``k`` languages of one text from a model detector and the reference.
+
+    Args:
+        text: the text; newlines are fine. Longer than ``max_chars`` is cut (said in ``note``).
+        detector: the model's language-ID head (:class:`~xling.core.detectors.XlingDetector`), or
+            ``None`` for a model without one (only the reference answers).
+        reference: fastText lid.176 (``services.reference_detector()``).
+        k: how many languages per detector.
+        max_chars: the cut.
+
+    Returns:
+        A :class:`DetectionResult`.
+
+    Raises:
+        DataError: the text is empty or only whitespace.
+
+    Example:
+        >>> detect_text("Это дом.", None, fasttext).reference_top[0].lang   # doctest: +SKIP
+        'ru'
+    """
+    clipped, note = _prepared(text, max_chars)
+    model_hits = detector.predict([clipped], k=k)[0] if detector is not None else None
+    [reference_hits] = reference.predict([clipped], k=k)
+    return _result(clipped, model_hits, reference_hits, known_languages(detector), note)
+
+
+def detect_many(texts: Sequence[str], detector: LanguageDetector | None, reference: LanguageDetector, k: int = 1,
+                batch_size: int = 256, progress: Callable[[int, int], None] | None = None,
+                max_chars: int = MAX_TEXT_CHARS) -> list[DetectionResult]:
+    """Detect a batch of texts (one result per text, in order).
+
+    Args:
+        texts: the texts; a blank one gets empty answers rather than an error.
+        detector: the model head, or ``None``.
+        reference: fastText lid.176.
+        k: languages per detector and text.
+        batch_size: texts per model call (and per ``progress`` report).
+        progress: called as ``progress(done, total)`` after each batch.
+        max_chars: longer texts are cut.
+
+    Returns:
+        A :class:`DetectionResult` per text.
+
+    Raises:
+        DataError: ``texts`` is empty.
+
+    Example:
+        >>> [r.agree for r in detect_many(["Hallo Welt, wie geht es?"], head, fasttext)]   # doctest: +SKIP
+        [True]
+    """
+    if not texts:
+        raise DataError("nothing to detect: no texts given")
+    languages = known_languages(detector)
+    results: list[DetectionResult] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = [clip_text(t, max_chars)[0] for t in texts[start : start + batch_size]]
+        model_hits = detector.predict(chunk, k=k) if detector is not None else [None] * len(chunk)
+        reference_hits = reference.predict(chunk, k=k)
+        results += [_result(t, m, r, languages) for t, m, r in zip(chunk, model_hits, reference_hits)]
+        if progress is not None:
+            progress(len(results), len(texts))
+    return results
+
+
+def summarise(results: Sequence[DetectionResult], gold: Sequence[str | None] | None = None) -> BatchSummary:
+    """Agreement over a batch and, where gold languages are known, each detector's accuracy.
+
+    Args:
+        results: from :func:`detect_many`.
+        gold: a gold code (or ``None``) per result, normalised like detector codes.
+
+    Example:
+        >>> r = DetectionResult("x", (LanguageGuess("de", "German", .9),), (LanguageGuess("nl", "Dutch", .8),), False)
+        >>> summarise([r], ["de"])
+        BatchSummary(n=1, agreement=0.0, n_gold=1, model_accuracy=1.0, reference_accuracy=0.0)
+    """
+    judged = [r.agree for r in results if r.agree is not None]
+    agreement = sum(judged) / len(judged) if judged else None
+    pairs = [(r, g) for r, g in zip(results, gold or []) if g]
+    if not pairs:
+        return BatchSummary(len(results), agreement)
+    has_model = any(r.model_top for r in results)
+    model_accuracy = (sum(bool(r.model_best and r.model_best.lang == g) for r, g in pairs) / len(pairs)
+                      if has_model else None)
+    reference_accuracy = sum(bool(r.reference_best and r.reference_best.lang == g) for r, g in pairs) / len(pairs)
+    return BatchSummary(len(results), agreement, len(pairs), model_accuracy, reference_accuracy)
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def script_of(char: str) -> str | None:
+    """The script of a letter or mark (from its Unicode name), ``None`` for anything else.
+
+    Han and kana are one script (``Han``), since Japanese mixes them in every sentence; combining
+    marks return ``"inherited"`` (they take their base letter's script).
+
+    Example:
+        >>> [script_of(c) for c in "aЖλ中かカ한ก1 "]
+        ['Latin', 'Cyrillic', 'Greek', 'Han', 'Han', 'Han', 'Hangul', 'Thai', None, None]
+    """
+    category = unicodedata.category(char)
+    if category[0] not in "LM":
+        return None
+    words = unicodedata.name(char, "").split()
+    if not words:
+        return None
+    if words[0] == "COMBINING":
+        return "inherited"
+    head = words[1] if words[0] in {"FULLWIDTH", "HALFWIDTH"} and len(words) > 1 else words[0]
+    return _SCRIPT_GROUPS.get(head, head.capitalize())
+
+
+def split_spans(text: str, min_run_weight: int = MIN_RUN_WEIGHT) -> list[Span]:
+    """Cut text into sentences (at . ! ? … and 。！？ and newlines), and sentences into script runs.
+
+    A run of another script splits a sentence only when it weighs at least ``min_run_weight``
+    (letters; Han, kana and Hangul count 2), so ``私はiPhoneを使う`` stays whole while ``Привет,
+    как дела, my dear friend`` splits in two. Spaces between runs stay outside both spans.
+
+    Args:
+        text: any text.
+        min_run_weight: the lightest script run that becomes its own span.
+
+    Returns:
+        The spans in order, each without surrounding whitespace; ``[]`` for blank text.
+
+    Example:
+        >>> [s.text for s in split_spans("Guten Tag! 今日は暑いです。Привет, как дела")]
+        ['Guten Tag!', '今日は暑いです。', 'Привет, как дела']
+    """
+    spans: list[Span] = []
+    for start, end in _sentences(text):
+        for run_start, run_end, script in _script_runs(text, start, end, min_run_weight):
+            spans.extend(_stripped(text, run_start, run_end, script))
+    return spans
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    bounds = []
+    for line in re.finditer(r"[^\n\r]+", text):
+        start = line.start()
+        for stop in _SENTENCE_END.finditer(line.group()):
+            after = line.group()[stop.end():].lstrip()[:1]
+            if stop.group()[0] == "." and after.islower():
+                continue  # "e.g. this", "z.B. das": a lower-case word does not start a sentence
+            bounds.append((start, line.start() + stop.end()))
+            start = line.start() + stop.end()
+        bounds.append((start, line.end()))
+    return [(s, e) for s, e in bounds if text[s:e].strip()]
+
+
+def _script_runs(text: str, start: int, end: int, min_weight: int) -> list[tuple[int, int, str | None]]:
+    # [start, end, script, weight] per maximal run of one script's letters.
+    runs: list[list[Any]] = []
+    for i in range(start, end):
+        script = script_of(text[i])
+        if script is None or script == "inherited":  # a mark stays with its base letter's run
+            continue
+        weight = 2 if script in _DENSE_SCRIPTS else 1
+        if runs and runs[-1][2] == script:
+            runs[-1][1], runs[-1][3] = i + 1, runs[-1][3] + weight
+        else:
+            runs.append([i, i + 1, script, weight])
+    if not runs:
+        return [(start, end, None)]
+    totals: dict[str, int] = {}
+    for run in runs:
+        totals[run[2]] = totals.get(run[2], 0) + run[3]
+    main = max(totals, key=totals.__getitem__)
+    while len(runs) > 1:
+        # Fold a too-light run into a neighbour: islands of other scripts first (a brand name in
+        # Japanese), into the sentence's main script when it is next to it, else the heavier side.
+        light = [j for j in range(len(runs)) if runs[j][3] < min_weight]
+        if not light:
+            break
+        j = min(light, key=lambda i: (runs[i][2] == main, runs[i][3]))
+        neighbours = [i for i in (j - 1, j + 1) if 0 <= i < len(runs)]
+        into = max(neighbours, key=lambda i: (runs[i][2] == main, runs[i][3]))
+        runs[j][2] = runs[into][2]
+        merged = [runs[0]]
+        for run in runs[1:]:  # same-script neighbours are one run again
+            if run[2] == merged[-1][2]:
+                merged[-1] = [merged[-1][0], run[1], run[2], merged[-1][3] + run[3]]
+            else:
+                merged.append(run)
+        runs = merged
+    # Cut between runs after the last space separating them (an opening quote stays with its word).
+    cuts = [start]
+    for left, right in zip(runs, runs[1:]):
+        gap = text[left[1]:right[0]]
+        space = max(gap.rfind(" "), gap.rfind("\t"))
+        cuts.append(left[1] + space + 1 if space >= 0 else right[0])
+    cuts.append(end)
+    return [(cuts[j], cuts[j + 1], run[2]) for j, run in enumerate(runs)]
+
+
+def _stripped(text: str, start: int, end: int, script: str | None) -> list[Span]:
+    piece = text[start:end]
+    inner = piece.strip()
+    if not inner:
+        return []
+    offset = start + (len(piece) - len(piece.lstrip()))
+    return [Span(offset, offset + len(inner), inner, script)]
+
+
+def label_spans(text: str, detector: LanguageDetector, spans: Sequence[Span] | None = None) -> list[LabelledSpan]:
+    """Label each span of ``text`` with ``detector``'s best language.
+
+    Args:
+        text: the text.
+        detector: any language detector (fastText or a model head).
+        spans: the spans to label (default: :func:`split_spans` of ``text``).
+
+    Returns:
+        One :class:`LabelledSpan` per span; spans without letters get ``guess=None``.
+
+    Example:
+        >>> [s.guess.lang for s in label_spans("Das ist gut. これはペンです。", fasttext)]   # doctest: +SKIP
+        ['de', 'ja']
+    """
+    spans = list(split_spans(text) if spans is None else spans)
+    wanted = [i for i, s in enumerate(spans) if s.script is not None]
+    hits = detector.predict([spans[i].text for i in wanted], k=1) if wanted else []
+    guesses: list[LanguageGuess | None] = [None] * len(spans)
+    for i, row in zip(wanted, hits):
+        guesses[i] = _guesses(row[:1])[0] if row else None
+    return [LabelledSpan(span, guess) for span, guess in zip(spans, guesses)]
+
+
+def analyse_text(text: str, detector: LanguageDetector | None, reference: LanguageDetector, k: int = 5,
+                 max_chars: int = MAX_TEXT_CHARS) -> TextAnalysis:
+    """:func:`detect_text` on the whole text and :func:`label_spans` by both detectors.
+
+    Args:
+        text: the text (cut to ``max_chars``).
+        detector: the model head, or ``None``.
+        reference: fastText lid.176.
+        k: languages per detector for the whole text.
+        max_chars: the cut.
+
+    Raises:
+        DataError: the text is empty or only whitespace.
+
+    Example:
+        >>> analysis = analyse_text("Hallo! Bonjour à tous.", None, fasttext)   # doctest: +SKIP
+        >>> [s.guess.lang for s in analysis.reference_spans]                    # doctest: +SKIP
+        ['de', 'fr']
+    """
+    result = detect_text(text, detector, reference, k=k, max_chars=max_chars)
+    spans = split_spans(result.text)
+    return TextAnalysis(
+        result=result,
+        model_spans=label_spans(result.text, detector, spans) if detector is not None else [],
+        reference_spans=label_spans(result.text, reference, spans),
+    )
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def guesses_figure(result: DetectionResult, model_label: str = "model", reference_label: str = "fastText lid.176"):
+    """Both detectors' top-``k`` as one horizontal grouped bar chart over the union of their languages
+    (most probable on top), so shared and missing candidates are visible at a glance.
+
+    Args:
+        result: a :class:`DetectionResult`.
+        model_label: legend name of the model's bars.
+        reference_label: legend name of the reference's bars.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``.
+
+    Example:
+        >>> guesses_figure(result).data[0].name   # doctest: +SKIP
+        'model'
+    """
+    import plotly.graph_objects as go
+
+    sides = [(model_label, result.model_top, "#4f46e5"), (reference_label, result.reference_top, "#f59e0b")]
+    sides = [side for side in sides if side[1]]
+    best: dict[str, float] = {}
+    labels: dict[str, str] = {}
+    for _, guesses, _ in sides:
+        for g in guesses:
+            best[g.lang] = max(best.get(g.lang, 0.0), g.prob)
+            labels[g.lang] = g.label
+    order = sorted(best, key=lambda lang: best[lang])  # plotly draws the first category at the bottom
+    figure = go.Figure()
+    for name, guesses, colour in reversed(sides):  # plotly stacks a group's bars bottom-up: the model's on top
+        probs = {g.lang: g.prob for g in guesses}
+        values = [probs.get(lang) for lang in order]
+        figure.add_bar(
+            name=name, orientation="h", y=[labels[lang] for lang in order], x=values, marker_color=colour,
+            text=[f"{v:.1%}" if v is not None else "" for v in values], textposition="outside",
+            hovertemplate="%{y}: %{x:.2%}<extra>" + name + "</extra>",
+        )
+    figure.update_layout(
+        barmode="group", height=140 + 42 * max(len(order), 1), margin={"l": 10, "r": 30, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right",
+                "traceorder": "reversed"},
+        xaxis={"range": [0, 1.15], "tickformat": ".0%", "title": "probability"},
+        plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return figure
+
+
+# --------------------------------------------------------------------------- models
+
+
+def detectors_for(services: Any, name: str | None) -> tuple[LanguageDetector | None, LanguageDetector]:
+    """The detectors for a masked-LM picker value: its language-ID head (``None`` when the model has
+    none, e.g. a plain hub BERT) and fastText lid.176.
+
+    Args:
+        services: a :class:`~xling.core.services.Services` (models load once and are shared).
+        name: a masked LM name as the picker or ``--model`` gives it (``None``: the default).
+
+    Raises:
+        ModelLoadError: the model cannot be found or loaded.
+
+    Example:
+        >>> head, fasttext = detectors_for(Services(), "xling-mini")   # doctest: +SKIP
+    """
+    bundle = services.masked_lm(name)
+    head = services.detector(name) if bundle.has_language_head else None
+    return head, services.reference_detector()
+
+
+def missing_head_message(name: str) -> str:
+    """What to tell someone whose model has no language-ID head.
+
+    Example:
+        >>> missing_head_message("bert-base").startswith("bert-base has no language-ID head")
+        True
+    """
+    return f"{name} has no language-ID head, so only fastText answers; {TRAIN_HINT}."
