@@ -2,10 +2,12 @@
 
 Commands (``python -m xling --help``)::
 
-    xling detect     TEXT... | --file F [--model xling-mini] [--json]
-    xling fill-mask  "TEXT with [MASK]" [--model xling-mini] [--top-k 5] [--json]
-    xling search     QUERY [--corpus demo|FILE] [--encoder usem3] [--top-k 10] [--json]
-    xling map        [--corpus demo|FILE] [--method umap|pca|tsne] --out FILE.html|.json
+    xling detect     TEXT... | --file F [--model xling-mini] [--spans] [--top-k 5] [--json]
+    xling fill-mask  "TEXT with [MASK]" [--model xling-mini] [--top-k 5] [--independent] [--lang CODE] [--word N] [--json]
+    xling search     QUERY [--corpus demo|FILE] [--encoder usem3] [--top-k 10] [--lang CODE ...] [--exclude-query-lang] [--json]
+    xling mine       --source A.txt --target B.txt [--encoder usem3] [--k 4] [--json | --out pairs.csv]
+    xling map        [--corpus demo|FILE] [--lang CODE ...] [--encoder usem3] [--compare mlm:xling-mini]
+                     [--method umap|pca|tsne] [--dims 2|3] --out FILE.html|.csv|.json
     xling eval retrieval --data PAIRS.jsonl [--encoder usem3|PATH] [--json]
     xling eval langid    --data TEXTS.jsonl [--detector fasttext|PATH] [--json]
     xling eval mlm       --data TEXTS.jsonl --model PATH [--seed 0] [--json]

@@ -47,8 +47,10 @@ def train_tokenizer(
         )
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    # "first", not "always": text right after a special token ("[MASK].") must not get a word-start
+    # marker of its own, or every mask before punctuation reads as "[MASK] ▁ .".
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size,
         special_tokens=list(SPECIAL_TOKENS),
