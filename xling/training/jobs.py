@@ -1,0 +1,913 @@
+"""Job control: start, watch, stop and resume training runs as subprocesses of the same CLI users run.
+
+The app never trains in its own process (the LLaMA-Factory pattern). :class:`JobManager` writes a
+run's ``config.yaml``, starts ``python -m xling.training --config ... --no-progress-bar`` (through
+``accelerate launch`` when several CUDA devices are visible) in its own process group, and from then
+on only reads files. A run lives in ``<root>/<run_name>/``:
+
+- ``config.yaml``: the :class:`~xling.training.config.TrainConfig` (its ``output_dir`` is the folder);
+- ``progress.jsonl``: the events the engine's callback appends (the source of every figure here);
+- ``job.json``: what this module launched: pid, process group, command, start time, state, and,
+  once seen, the end time and exit code;
+- ``log.txt``: the subprocess's stdout and stderr;
+- ``STOP``: written to ask the run for a clean save and exit.
+
+Everything is read back from disk, so a manager made after an app restart (or in another process)
+sees the same runs, re-attaches to a running one and still enforces one run at a time. A run
+started from a terminal with ``python -m xling.training`` is listed too (its pid comes from the
+``start`` event). Process control is POSIX (process groups; ``/proc`` where there is one).
+
+Example:
+    >>> from xling.training.config import TrainConfig
+    >>> manager = JobManager(Path("checkpoints"))                                # doctest: +SKIP
+    >>> job = manager.start(TrainConfig.from_file("configs/smoke.yaml"))       # doctest: +SKIP
+    >>> manager.status("smoke").state                                          # doctest: +SKIP
+    'running'
+    >>> manager.stop("smoke").state, manager.resume("smoke").run_name          # doctest: +SKIP
+    ('stopped', 'smoke')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xling.errors import XlingError
+from xling.training.config import TrainConfig
+
+# File names shared with the engine; repeated here (and checked equal by a test) so this module
+# stays free of torch: the runner imports it at module level.
+STOP_FILE = "STOP"
+CHECKPOINTS = "checkpoints"
+TRAINER_STATE = "trainer_state.pt"
+CONFIG_FILE = "config.yaml"
+PROGRESS_FILE = "progress.jsonl"
+JOB_FILE = "job.json"
+LOG_FILE = "log.txt"
+METRICS_FILE = "metrics.json"
+MANIFEST = "xling.json"
+LOCK_FILE = ".jobs.lock"
+
+#: Every state a run can be in.
+STATES = ("running", "finished", "stopped", "failed", "not started")
+#: Lines of ``log.txt`` a failed run's status carries.
+LOG_TAIL_LINES = 30
+MAX_RUN_NAME = 64
+
+# Keys of a progress row that are not loss components.
+_ROW_META = {"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"}
+_TERMINAL = {"finished", "stopped", "failed"}
+
+
+class JobError(XlingError):
+    """A run cannot be started, stopped or resumed; the message says why and what to do."""
+
+
+def validate_run_name(name: str) -> str:
+    """Return ``name`` if it is a safe run folder name, else raise :class:`JobError`.
+
+    Allowed: 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit, without
+    ``..``: no slashes, spaces or shell characters, so the name is always one plain folder.
+
+    Example:
+        >>> validate_run_name("smoke-2")
+        'smoke-2'
+        >>> validate_run_name("../etc")
+        Traceback (most recent call last):
+        ...
+        xling.training.jobs.JobError: run name '../etc': '/' is not allowed; use letters, digits, '.', '_' or '-'
+    """
+    if not isinstance(name, str) or not name:
+        raise JobError("run name: give a name (letters, digits, '.', '_' or '-')")
+    if len(name) > MAX_RUN_NAME:
+        raise JobError(f"run name '{name[:20]}...': at most {MAX_RUN_NAME} characters (it has {len(name)})")
+    bad = sorted(set(re.sub(r"[A-Za-z0-9._-]", "", name)), key=name.index)
+    if bad:
+        shown = " ".join(repr(c) for c in bad[:5])
+        raise JobError(f"run name {name!r}: {shown} {'is' if len(bad) == 1 else 'are'} not allowed; "
+                       "use letters, digits, '.', '_' or '-'")
+    if ".." in name:
+        raise JobError(f"run name {name!r}: '..' is not allowed")
+    if not name[0].isalnum():
+        raise JobError(f"run name {name!r}: must start with a letter or digit")
+    return name
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def visible_cuda_devices() -> int:
+    """How many CUDA devices a run would see; 0 without torch or CUDA (torch is not required)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in {"", "-1"}:
+        return 0
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # a broken driver is "no GPU" for this decision; the run reports the real error
+        return 0
+
+
+def launch_processes(config: TrainConfig) -> int:
+    """Processes a run starts: one per visible CUDA device when there are several and the run can use
+    them (not on ``train.device: cpu``, not for adapter or zero-shot runs, which are one process)."""
+    if config.train.device == "cpu" or config.adapters.enabled or config.task != "pretrain":
+        return 1
+    return max(1, visible_cuda_devices())
+
+
+def preview_command(config_path: str | Path, *, processes: int | None = None,
+                    python: str = sys.executable) -> list[str]:
+    """The exact command that trains on ``config_path``.
+
+    Args:
+        config_path: the run's config file.
+        processes: data-parallel processes; ``None`` takes the number of visible CUDA devices.
+        python: the interpreter (the app's own by default, so the run sees the same packages).
+
+    Example:
+        >>> preview_command("checkpoints/r/config.yaml", processes=1, python="python")
+        ['python', '-m', 'xling.training', '--config', 'checkpoints/r/config.yaml', '--no-progress-bar']
+        >>> " ".join(preview_command("c.yaml", processes=2, python="python")[:7])
+        'python -m accelerate.commands.launch --multi_gpu --num_processes 2 -m'
+    """
+    if processes is None:
+        processes = visible_cuda_devices()
+    engine = ["xling.training", "--config", str(config_path), "--no-progress-bar"]
+    if processes > 1:
+        # `python -m accelerate.commands.launch` is `accelerate launch`, with no reliance on PATH.
+        return [python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+                "-m", *engine]
+    return [python, "-m", *engine]
+
+
+def preview_command_line(config_path: str | Path, *, processes: int | None = None,
+                         python: str = sys.executable) -> str:
+    """:func:`preview_command` as one shell-quoted line, to show or paste into a terminal.
+
+    Example:
+        >>> preview_command_line("my runs/c.yaml", processes=1, python="python")
+        "python -m xling.training --config 'my runs/c.yaml' --no-progress-bar"
+    """
+    return shlex.join(preview_command(config_path, processes=processes, python=python))
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Job:
+    """A launched run, as written to ``job.json``.
+
+    Args:
+        run_name, run_dir: the run and its folder.
+        pid: the launched process (the ``accelerate`` launcher for data-parallel runs).
+        pgid: its process group (its own: ``pgid == pid``); stop ends the whole group.
+        command: the command line, as a list.
+        started: launch time (Unix seconds).
+        state: ``running`` at launch; the final state once a manager has seen the process end.
+        resumed: whether this launch continued an earlier one.
+        progress_offset: the size of ``progress.jsonl`` at launch: events from this launch follow it.
+        proc_start: the process's start time in clock ticks since boot (Linux), so a recycled pid
+            is never taken for the run.
+        stop_requested: a stop was asked for (a process that then dies without a last event was stopped).
+        ended, exit_code: when the process ended and its exit status, once known (negative: the
+            signal that ended it).
+    """
+
+    run_name: str
+    run_dir: Path
+    pid: int
+    pgid: int
+    command: tuple[str, ...]
+    started: float
+    state: str = "running"
+    resumed: bool = False
+    progress_offset: int = 0
+    proc_start: int | None = None
+    stop_requested: bool = False
+    ended: float | None = None
+    exit_code: int | None = None
+
+    @property
+    def command_line(self) -> str:
+        return shlex.join(self.command)
+
+    def save(self) -> None:
+        """Write ``job.json`` atomically."""
+        values = dataclasses.asdict(self)
+        values["run_dir"] = str(self.run_dir)
+        values["command"] = list(self.command)
+        values["command_line"] = self.command_line
+        _write_atomic(self.run_dir / JOB_FILE, json.dumps(values, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Job | None:
+        """Read ``run_dir/job.json``; ``None`` when there is none or it is unreadable."""
+        try:
+            values = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
+            known = {f.name for f in dataclasses.fields(cls)}
+            values = {k: v for k, v in values.items() if k in known}
+            values["run_dir"] = run_dir
+            values["command"] = tuple(values.get("command") or ())
+            return cls(**values)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where a run stands, read from its folder: what the fine-tune tab shows.
+
+    Args:
+        run_name, run_dir: the run and its folder.
+        state: one of :data:`STATES`.
+        message: one line for a person ("stopped at step 15 of 80; resume continues from step 15").
+        step, max_steps: progress of the current (or last) launch.
+        losses: the latest value of each loss component (``mlm``, ``lid``, ``cl``, ``teacher``)
+            and their weighted sum ``loss``.
+        lr, tokens_per_s, gpu_mem_gb: from the latest progress row (``gpu_mem_gb`` on CUDA only).
+        eta_s: seconds left, while running.
+        elapsed_s: wall time of the current launch (so far, or until it ended).
+        rows: every progress row, one per logged step (a resumed run's rows continue the earlier
+            ones; rows a crashed launch logged past the step it was resumed from are dropped).
+        metrics: ``metrics.json`` of a finished run.
+        headline: the run's headline metrics (``langid_mean_accuracy``, ``mlm_top5``, ...).
+        error: what ended a failed run, when known.
+        log_tail: the last lines of ``log.txt`` of a failed run.
+        exit_code: the process's exit status when known (0 finished/stopped, 2 bad config or data,
+            1 crash, negative: killed by that signal).
+        pid, started, command: of the current (or last) launch.
+        checkpoint: the newest complete checkpoint (what resume continues from).
+        checkpoint_step: its step.
+        has_model: the run folder holds a finished model (it loads like any checkpoint).
+        alive: the run's process still exists (one that wrote its last event takes a moment to exit).
+    """
+
+    run_name: str
+    run_dir: Path
+    state: str
+    message: str = ""
+    step: int = 0
+    max_steps: int | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    lr: float | None = None
+    tokens_per_s: float | None = None
+    gpu_mem_gb: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float | None = None
+    rows: tuple[dict[str, Any], ...] = ()
+    metrics: dict[str, Any] | None = None
+    headline: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    log_tail: tuple[str, ...] = ()
+    exit_code: int | None = None
+    pid: int | None = None
+    started: float | None = None
+    command: tuple[str, ...] = ()
+    checkpoint: Path | None = None
+    checkpoint_step: int | None = None
+    has_model: bool = False
+    alive: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def fraction(self) -> float:
+        """Share of the steps done, in [0, 1]."""
+        return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
+
+    @property
+    def can_resume(self) -> bool:
+        """A stopped or failed run that a new launch can continue (or restart)."""
+        return self.state in {"stopped", "failed"}
+
+
+# ---------------------------------------------------------------------------- the manager
+
+
+class JobManager:
+    """Starts, watches, stops and resumes training runs under one checkpoints folder.
+
+    A manager keeps no state that matters: it reads every answer from the run folders, so any
+    number of managers (one per app process, or a new one after a restart) agree. The only thing
+    it holds is the :class:`subprocess.Popen` of the runs it started itself, for their exit codes.
+
+    Args:
+        root: the checkpoints folder; a run lives in ``root/<run_name>/``.
+        workdir: the subprocess's working directory (relative paths in a config, such as
+            ``data.corpus: demo/corpus``, are read from there); default: the current directory.
+        python: the interpreter that runs the engine; default: this one.
+        max_running: runs allowed at once (one: a second start is refused with a message).
+
+    Example:
+        >>> manager = JobManager(Path("checkpoints"))                      # doctest: +SKIP
+        >>> [(s.run_name, s.state) for s in manager.list_runs()]           # doctest: +SKIP
+        [('smoke', 'finished')]
+    """
+
+    def __init__(self, root: str | Path, *, workdir: str | Path | None = None, python: str = sys.executable,
+                 max_running: int = 1):
+        if max_running < 1:
+            raise JobError("max_running: must be >= 1")
+        self.root = Path(root).absolute()
+        self.workdir = Path(workdir).absolute() if workdir else Path.cwd()
+        self.python = python
+        self.max_running = max_running
+        self._processes: dict[int, subprocess.Popen] = {}  # pid -> the Popen of runs started here
+
+    # ------------------------------------------------------------ commands
+
+    def run_dir(self, run_name: str) -> Path:
+        """The folder of a run (checked: a bad name raises :class:`JobError`)."""
+        return self.root / validate_run_name(run_name)
+
+    def command(self, config: TrainConfig) -> list[str]:
+        """The command :meth:`start` would run for ``config``."""
+        path = self.run_dir(config.run_name) / CONFIG_FILE
+        return preview_command(path, processes=launch_processes(config), python=self.python)
+
+    def preview(self, config: TrainConfig) -> str:
+        """:meth:`command` as a shell-quoted line ("Preview command" in the tab)."""
+        return shlex.join(self.command(config))
+
+    # ------------------------------------------------------------ start
+
+    def start(self, config: TrainConfig, *, resume: bool = False) -> Job:
+        """Write ``config.yaml`` and launch the run; return at once.
+
+        The run goes to ``root/<run_name>`` (the config's ``output_dir`` is set to that folder).
+
+        Args:
+            config: the run.
+            resume: continue a run whose folder already holds checkpoints or a finished model
+                (the engine resumes from its last checkpoint, with this config, e.g. more steps).
+
+        Raises:
+            JobError: a bad run name; another run still running; the folder already holds a
+                stopped or finished run and ``resume`` is false.
+        """
+        name = validate_run_name(config.run_name)
+        run_dir = self.root / name
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            self._refuse_if_busy(name)
+            previous = self.status(name) if run_dir.is_dir() else None
+            if previous is not None and not resume:
+                if previous.has_model:
+                    raise JobError(f"run '{name}' has already finished and holds a model ({run_dir}): choose "
+                                   "another run name, or resume it with more steps")
+                if previous.checkpoint is not None:
+                    raise JobError(f"run '{name}' ({previous.state}) has a checkpoint at step "
+                                   f"{previous.checkpoint_step}: resume it, or choose another run name")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fresh = previous is None or (previous.checkpoint is None and not previous.has_model)
+            if fresh and not resume:  # nothing to continue: drop what an earlier, failed launch left
+                for stale in (PROGRESS_FILE, LOG_FILE, METRICS_FILE, JOB_FILE, STOP_FILE):
+                    (run_dir / stale).unlink(missing_ok=True)
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            values = config.to_dict()
+            values["output_dir"] = str(run_dir)
+            config = TrainConfig.from_dict(values)
+            _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+            return self._launch(config, run_dir, resumed=resume)
+
+    def resume(self, run_name: str, *, steps: int | None = None) -> Job:
+        """Start a stopped or failed run again from its ``config.yaml``; the engine continues from
+        the last checkpoint. ``steps`` raises ``train.steps`` to continue a finished run further.
+
+        Raises:
+            JobError: no such run; it is running; it finished all its steps and ``steps`` is not more.
+        """
+        run_dir = self.run_dir(run_name)
+        config = _read_config(run_dir)
+        if config is None:
+            raise JobError(f"no run '{run_name}' to resume: {run_dir / CONFIG_FILE} is missing or invalid")
+        if steps is not None:
+            values = config.to_dict()
+            values["train"]["steps"] = steps
+            config = TrainConfig.from_dict(values)
+        current = self.status(run_name)
+        if current.state == "running":
+            raise JobError(f"run '{run_name}' is already running (step {current.step} of {current.max_steps})")
+        if current.has_model and current.state == "finished" and config.train.steps <= current.step:
+            raise JobError(f"run '{run_name}' already finished all {current.step} steps: give more steps to "
+                           "continue it")
+        return self.start(config, resume=True)
+
+    def _refuse_if_busy(self, name: str) -> None:
+        running = self._running_runs(wait_s=10.0)
+        same = [s for s in running if s.run_name == name]
+        if same:
+            raise JobError(f"run '{name}' is already running (step {same[0].step} of {same[0].max_steps})")
+        if len(running) >= self.max_running:
+            names = ", ".join(f"'{s.run_name}' (step {s.step} of {s.max_steps})" for s in running)
+            limit = "one training run at a time" if self.max_running == 1 else f"{self.max_running} runs at a time"
+            raise JobError(f"{names} is still running: {limit}. Stop it or wait for it to finish, then start again")
+
+    def _running_runs(self, wait_s: float = 0.0) -> list[JobStatus]:
+        """Runs whose process is alive; one that already wrote its last event gets ``wait_s`` to exit."""
+        deadline = time.time() + wait_s
+        while True:
+            alive = [s for s in self.list_runs() if self._process_alive(s.run_dir)]
+            if not any(s.state in _TERMINAL for s in alive) or time.time() >= deadline:
+                return alive
+            time.sleep(0.1)
+
+    def _launch(self, config: TrainConfig, run_dir: Path, *, resumed: bool) -> Job:
+        command = self.command(config)
+        progress = run_dir / PROGRESS_FILE
+        offset = progress.stat().st_size if progress.exists() else 0
+        env = dict(os.environ)  # OMP_NUM_THREADS, CUDA_VISIBLE_DEVICES, HF_* ... as the app has them
+        env["PYTHONUNBUFFERED"] = "1"  # log.txt fills as the run prints
+        package_root = str(Path(__file__).resolve().parents[2])  # `-m xling.training` from any workdir
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        with (run_dir / LOG_FILE).open("ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"=== {'resume' if resumed else 'start'} {stamp}: {shlex.join(command)}\n".encode())
+            log.flush()
+            try:
+                process = subprocess.Popen(command, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
+                                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:
+                raise JobError(f"could not start {command[0]}: {exc}") from None
+        self._processes[process.pid] = process
+        stat = _proc_stat(process.pid)
+        job = Job(run_name=config.run_name, run_dir=run_dir, pid=process.pid, pgid=process.pid,
+                  command=tuple(command), started=time.time(), resumed=resumed, progress_offset=offset,
+                  proc_start=stat.start if stat else None)
+        job.save()
+        return job
+
+    # ------------------------------------------------------------ stop
+
+    def request_stop(self, run_name: str) -> None:
+        """Ask a run for a clean save and exit (the ``STOP`` file); return at once."""
+        run_dir = self.run_dir(run_name)
+        if not run_dir.is_dir():
+            raise JobError(f"no run '{run_name}' in {self.root}")
+        (run_dir / STOP_FILE).touch()
+        job = Job.load(run_dir)
+        if job is not None and not job.stop_requested:
+            dataclasses.replace(job, stop_requested=True).save()
+
+    def stop(self, run_name: str, *, timeout: float = 120.0, grace: float = 10.0) -> JobStatus:
+        """Stop a run and wait until none of its processes is left.
+
+        First the ``STOP`` file (the engine saves a checkpoint and exits); after ``timeout`` seconds
+        SIGTERM to the whole process group (the engine saves too), after ``grace`` more SIGKILL to
+        the group. A run that is not running is left as it is.
+
+        Returns:
+            the run's status afterwards (``stopped``, or ``finished`` if it ended meanwhile).
+        """
+        run_dir = self.run_dir(run_name)
+        status = self.status(run_name)
+        job = Job.load(run_dir)
+        own_group = job is not None and _own_group(job.pgid)
+        pid = job.pid if job is not None else status.pid
+        if status.state != "running" or pid is None:
+            if own_group and _group_members(job.pgid):  # stray children of a dead launcher
+                _kill_group(job.pgid, grace)
+            return status
+        self.request_stop(run_name)
+        if not _has_start_event(run_dir, job.progress_offset if job else 0):
+            # The engine clears STOP when it starts; before that a signal is the only way in, and there
+            # is nothing to save yet.
+            _signal(pid, job.pgid if own_group else None, signal.SIGTERM)
+        if not self._wait_exit(pid, job, timeout):
+            _signal(pid, job.pgid if own_group else None, signal.SIGTERM)
+            if not self._wait_exit(pid, job, grace):
+                _signal(pid, job.pgid if own_group else None, signal.SIGKILL)
+                self._wait_exit(pid, job, grace)
+        if own_group:
+            _kill_group(job.pgid, grace)  # whatever the launcher left behind
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        return self.status(run_name)
+
+    def _wait_exit(self, pid: int, job: Job | None, timeout: float) -> bool:
+        process = self._processes.get(pid)
+        if process is not None:
+            try:
+                process.wait(timeout=max(0.0, timeout))
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.time() + timeout
+        while self._pid_alive(pid, job.proc_start if job else None):
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    # ------------------------------------------------------------ status
+
+    def status(self, run_name: str) -> JobStatus:
+        """Where ``run_name`` stands; a run with no folder is ``not started``."""
+        run_dir = self.run_dir(run_name)
+        job = Job.load(run_dir)
+        progress = _read_progress(run_dir / PROGRESS_FILE, job.progress_offset if job else None)
+        checkpoint = _latest_checkpoint(run_dir)
+        has_model = (run_dir / MANIFEST).is_file() or (run_dir / METRICS_FILE).is_file()
+        pid = job.pid if job else progress.start.get("pid")
+        alive = self._process_alive(run_dir, job, progress)
+        exit_code = self._exit_code(job)
+        terminal = progress.end.get("event") if progress.end else None
+
+        if job is None and not progress.events:
+            state = "not started"
+        elif terminal in _TERMINAL:
+            state = terminal
+        elif alive:
+            state = "running"
+        elif job is not None and job.stop_requested:
+            state = "stopped"  # ended by the stop's signal before it could write its last event
+        else:
+            state = "failed"  # crash, out of memory, kill -9: it died without a last event
+
+        if job is not None and not alive and (job.state != state or job.exit_code != exit_code or job.ended is None):
+            job = self._record_end(job, state, exit_code, (progress.end or {}).get("time"))
+
+        last = progress.rows[-1] if progress.rows else {}
+        step = max([int(last.get("step", 0)), int(progress.start.get("step") or 0),
+                    int((progress.end or {}).get("step") or 0)])
+        max_steps = last.get("max_steps") or progress.start.get("max_steps")
+        if max_steps is None:  # nothing logged yet: the config says
+            config = _read_config(run_dir)
+            max_steps = config.train.steps if config else None
+        started = job.started if job else progress.start.get("time")
+        ended = (job.ended if job else None) or ((progress.end or {}).get("time") if state != "running" else None)
+        elapsed = None
+        if started is not None:
+            elapsed = round(max(0.0, (time.time() if state == "running" else (ended or time.time())) - started), 1)
+        eta = None
+        if state == "running" and last.get("eta_s") is not None:
+            eta = round(max(0.0, float(last["eta_s"]) - (time.time() - float(last.get("time", time.time())))), 1)
+        error = (progress.end or {}).get("error") if terminal == "failed" else None
+        log_tail: tuple[str, ...] = ()
+        if state == "failed":
+            log_tail = tuple(read_log_tail(run_dir / LOG_FILE, LOG_TAIL_LINES))
+            if error is None:
+                error = next((line for line in reversed(log_tail) if line.startswith("error:")), None)
+                if error is None and not alive and exit_code is not None and exit_code < 0:
+                    error = f"killed by {_signal_name(-exit_code)}"
+                error = error or "the process ended without a final event (crash or out of memory)"
+        metrics = _read_json(run_dir / METRICS_FILE) if state == "finished" else None
+        checkpoint_step = int(checkpoint.name.split("-")[1]) if checkpoint else None
+        status = JobStatus(
+            run_name=run_name, run_dir=run_dir, state=state, step=step,
+            max_steps=int(max_steps) if max_steps is not None else None,
+            losses={k: float(v) for k, v in last.items() if k not in _ROW_META and _is_number(v)},
+            lr=_float(last.get("lr")), tokens_per_s=_float(last.get("tokens_per_s")),
+            gpu_mem_gb=_float(progress.gpu_mem_gb), eta_s=eta, elapsed_s=elapsed, rows=tuple(progress.rows),
+            metrics=metrics, headline=progress.headline if state == "finished" else {}, error=error,
+            log_tail=log_tail, exit_code=exit_code, pid=pid, started=started,
+            command=job.command if job else (), checkpoint=checkpoint, checkpoint_step=checkpoint_step,
+            has_model=has_model, alive=alive,
+        )
+        return dataclasses.replace(status, message=_describe(status, preparing=not progress.start))
+
+    def wait(self, run_name: str, *, timeout: float | None = None, poll: float = 0.2) -> JobStatus:
+        """Block until the run's process has exited (or ``timeout`` seconds passed); its status then.
+
+        Example:
+            >>> manager.wait("smoke", timeout=600).state                        # doctest: +SKIP
+            'finished'
+        """
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            status = self.status(run_name)
+            if not status.alive or (deadline is not None and time.time() >= deadline):
+                return status
+            time.sleep(poll)
+
+    def list_runs(self) -> list[JobStatus]:
+        """Every run folder under the root (one with a ``config.yaml``), newest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in self.root.iterdir():
+            if folder.is_dir() and (folder / CONFIG_FILE).is_file() and _is_valid_name(folder.name):
+                status = self.status(folder.name)
+                newest = status.started or (folder / CONFIG_FILE).stat().st_mtime
+                found.append((newest, status))
+        return [status for _, status in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+    def running(self) -> JobStatus | None:
+        """The run in progress, if any (what a reloaded page re-attaches to)."""
+        return next((s for s in self.list_runs() if s.state == "running"), None)
+
+    # ------------------------------------------------------------ processes
+
+    def _exit_code(self, job: Job | None) -> int | None:
+        if job is None:
+            return None
+        process = self._processes.get(job.pid)
+        if process is not None:
+            code = process.poll()
+            if code is not None:
+                return code
+        return job.exit_code
+
+    def _process_alive(self, run_dir: Path, job: Job | None = None, progress: _Progress | None = None) -> bool:
+        job = job if job is not None else Job.load(run_dir)
+        if job is not None:
+            return self._pid_alive(job.pid, job.proc_start)
+        progress = progress or _read_progress(run_dir / PROGRESS_FILE, None)
+        pid = progress.start.get("pid")
+        if not isinstance(pid, int) or progress.end:
+            return False
+        # A run started from a terminal: make sure the pid still belongs to the engine.
+        cmdline = _proc_cmdline(pid)
+        return self._pid_alive(pid, None) and (cmdline is None or "xling.training" in cmdline)
+
+    def _pid_alive(self, pid: int, proc_start: int | None) -> bool:
+        process = self._processes.get(pid)
+        if process is not None:
+            return process.poll() is None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # it exists, under another user
+        stat = _proc_stat(pid)
+        if stat is not None:
+            if stat.state == "Z":  # ended, not yet reaped by its parent
+                return False
+            if proc_start is not None and stat.start != proc_start:
+                return False  # the pid was recycled
+        return True
+
+    def _record_end(self, job: Job, state: str, exit_code: int | None, ended: float | None) -> Job:
+        """Note in ``job.json`` how a launch ended, unless a start holds the lock (it is only a cache of
+        what the files say; a start may be replacing this very ``job.json``)."""
+        with self._lock(blocking=False) as locked:
+            current = Job.load(job.run_dir)
+            if not locked or current is None or (current.pid, current.started) != (job.pid, job.started):
+                return job
+            job = dataclasses.replace(current, state=state, exit_code=exit_code,
+                                      ended=current.ended or ended or time.time())
+            job.save()
+        return job
+
+    @contextlib.contextmanager
+    def _lock(self, *, blocking: bool = True) -> Iterator[bool]:
+        """Serialises starts across threads and processes sharing the root; yields whether it is held."""
+        import fcntl
+
+        if not self.root.is_dir():
+            yield False
+            return
+        with (self.root / LOCK_FILE).open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------- reading files
+
+
+@dataclass
+class _Progress:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    start: dict[str, Any] = field(default_factory=dict)  # the current launch's start event
+    end: dict[str, Any] | None = None  # the current launch's last event, if written
+    headline: dict[str, float] = field(default_factory=dict)
+    gpu_mem_gb: float | None = None
+
+
+def _read_progress(path: Path, offset: int | None) -> _Progress:
+    """Parse ``progress.jsonl``. Events at or past ``offset`` belong to the current launch; with no
+    offset (a run not started by a manager) the launch begins at the last ``start`` event."""
+    out = _Progress()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return out
+    position = 0
+    for raw in data.splitlines(keepends=True):
+        at, position = position, position + len(raw)
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # a line being written
+        if not isinstance(event, dict):
+            continue
+        out.events.append(event)
+        current = offset is None or at >= offset
+        kind = event.get("event")
+        if kind is None and "step" in event:
+            out.rows.append(event)
+            if event.get("gpu_mem_gb") is not None:
+                out.gpu_mem_gb = event["gpu_mem_gb"]
+        elif kind == "start":
+            # A launch restarts from its checkpoint: rows an earlier launch logged past it are replaced.
+            resumed_at = int(event.get("step") or 0)
+            out.rows = [row for row in out.rows if int(row.get("step", 0)) <= resumed_at]
+            if current:
+                out.start, out.end = event, None
+        elif kind == "metrics":
+            out.headline = {k: v for k, v in event.items() if k not in {"event", "time"} and _is_number(v)}
+        elif kind in _TERMINAL and current:
+            out.end = event
+    return out
+
+
+def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a log (progress-bar redraws collapsed to their last state)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    out = [line.rstrip("\r").split("\r")[-1].rstrip() for line in text.splitlines()]
+    return [line for line in out if line][-lines:]
+
+
+def _read_config(run_dir: Path) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_file(run_dir / CONFIG_FILE)
+    except XlingError:
+        return None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    folder = run_dir / CHECKPOINTS
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name) and (p / TRAINER_STATE).is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def _has_start_event(run_dir: Path, offset: int) -> bool:
+    return bool(_read_progress(run_dir / PROGRESS_FILE, offset).start)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _describe(status: JobStatus, *, preparing: bool = False) -> str:
+    of = f" of {status.max_steps}" if status.max_steps else ""
+    if status.state == "running" and preparing:
+        return f"running: preparing (reading the data, building the model), step {status.step}{of}"
+    if status.state == "running":
+        eta = f", about {_duration(status.eta_s)} left" if status.eta_s is not None else ""
+        return f"running: step {status.step}{of}{eta}"
+    if status.state == "finished":
+        return f"finished {status.step} steps"
+    if status.state == "stopped":
+        where = (f"; resume continues from step {status.checkpoint_step}" if status.checkpoint_step is not None
+                 else "; no checkpoint yet: resume starts it again")
+        return f"stopped at step {status.step}{of}{where}"
+    if status.state == "failed":
+        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        return f"failed at step {status.step}{of}{code}: {status.error}"
+    return "not started"
+
+
+def _duration(seconds: float | None) -> str:
+    seconds = int(seconds or 0)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _is_valid_name(name: str) -> bool:
+    try:
+        validate_run_name(name)
+    except JobError:
+        return False
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if _is_number(value) else None
+
+
+# ---------------------------------------------------------------------------- processes (POSIX)
+
+
+@dataclass(frozen=True)
+class _ProcStat:
+    state: str
+    pgrp: int
+    start: int  # clock ticks after boot
+
+
+def _proc_stat(pid: int) -> _ProcStat | None:
+    """A process's state, group and start time from ``/proc`` (``None`` where there is no ``/proc``)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
+    try:
+        return _ProcStat(state=fields[0], pgrp=int(fields[2]), start=int(fields[19]))
+    except (IndexError, ValueError):
+        return None
+
+
+def _proc_cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    proc = Path("/proc")
+    if proc.is_dir():
+        members = []
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                stat = _proc_stat(int(entry.name))
+                if stat is not None and stat.pgrp == pgid and stat.state != "Z":
+                    members.append(int(entry.name))
+        return members
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
+    return [pgid]
+
+
+def _own_group(pgid: int | None) -> bool:
+    """A group a manager created for a run (never this process's own group)."""
+    return isinstance(pgid, int) and pgid > 1 and pgid != os.getpgrp()
+
+
+def _signal(pid: int, pgid: int | None, sig: signal.Signals) -> None:
+    """Signal the whole group when the run has its own, else only the process."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if pgid is not None:
+            os.killpg(pgid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _kill_group(pgid: int, grace: float) -> None:
+    """End every process left in a group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not _group_members(pgid):
+            return
+        _signal(pgid, pgid, sig)
+        deadline = time.time() + wait
+        while _group_members(pgid) and time.time() < deadline:
+            time.sleep(0.05)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
