@@ -1,13 +1,14 @@
-"""Shared fixtures: tiny local models built once per session, sample sentences, JSONL writers.
+"""Shared fixtures: tiny local models built once per session, sample sentences, JSONL and CSV writers.
 
 No test touches the network or a hub id: models are trained/initialised here in a temp folder.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,26 @@ def write_jsonl(tmp_path: Path) -> Callable[[str, Iterable[Any]], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[[str, Sequence[str], Iterable[Sequence[Any]]], Path]:
+    """Write a header and rows as a UTF-8 CSV file in ``tmp_path``; return the path."""
+
+    def write(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+        return path
+
+    return write
+
+
+@pytest.fixture
+def corpus_csv(write_csv, parallel: list[dict[str, str]]) -> Path:
+    """``corpus.csv``: every sentence of ``PARALLEL`` with its language and group (``g0``, ``g1``, ...)."""
+    rows = [(text, lang, f"g{number}") for number, row in enumerate(parallel) for lang, text in row.items()]
+    return write_csv("corpus.csv", ["text", "lang", "group"], rows)
 
 
 def build_tiny_xling(folder: Path) -> Path:

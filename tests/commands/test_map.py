@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands.conftest import user_error
 from xling.cli import main
 
 
 @pytest.fixture(autouse=True)
-def app_env(monkeypatch, app_checkpoints: Path, tmp_path_factory) -> None:
-    monkeypatch.setenv("XLING_CHECKPOINTS", str(app_checkpoints))
-    monkeypatch.setenv("XLING_CACHE", str(tmp_path_factory.mktemp("cli-cache")))
+def tiny_encoder(monkeypatch) -> None:
     monkeypatch.setenv("XLING_ENCODER", "tiny-xling")
 
 
@@ -52,10 +51,9 @@ def test_map_table_csv_3d_and_projector(tmp_path: Path, capsys) -> None:
     assert f"wrote {tmp_path / 'tb' / 'vectors.tsv'}" in text
 
 
-def test_map_json_file_of_an_upload(tmp_path: Path, parallel, capsys) -> None:
-    corpus = tmp_path / "texts.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t, "lang": lang, "group": f"g{n}"}, ensure_ascii=False) + "\n"
-                              for n, row in enumerate(parallel) for lang, t in row.items()), encoding="utf-8")
+def test_map_json_file_of_an_upload(tmp_path: Path, parallel, write_jsonl, capsys) -> None:
+    corpus = write_jsonl("texts.jsonl", [{"text": t, "lang": lang, "group": f"g{n}"}
+                                         for n, row in enumerate(parallel) for lang, t in row.items()])
     out = tmp_path / "map.json"
     assert main(["map", "--corpus", str(corpus), "--method", "tsne", "--out", str(out)]) == 0
     payload = json.loads(out.read_text(encoding="utf-8"))
@@ -69,12 +67,11 @@ def test_map_json_file_of_an_upload(tmp_path: Path, parallel, capsys) -> None:
     (["--lang", "xx", "--out", "m.html"], "has 0 sentences in xx"),
     (["--corpus", "missing.csv", "--out", "m.html"], "missing.csv: no such file"),
     (["--encoder", "./no/such/model", "--out", "m.html", "--method", "pca"], "no such folder"),
+    (["--seed", "-1", "--out", "m.html", "--method", "pca"], "the seed must be a whole number from 0"),
 ])
 def test_user_errors_exit_2(argv, message, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["map", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert message in user_error(capsys, "map", *argv)
 
 
 def test_bad_arguments_exit_2(capsys) -> None:

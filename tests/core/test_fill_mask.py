@@ -12,6 +12,7 @@ from xling.core.fill_mask import (
     mask_word,
     normalize_masks,
     run_fill_mask,
+    word_spans,
 )
 from xling.core.masked_lm import load_masked_lm_bundle
 from xling.errors import DataError
@@ -54,6 +55,12 @@ def test_words_skip_masks_and_split_scripts_without_spaces():
     assert mask_word("Paris is the capital of France.", 5) == "Paris is the capital of [MASK]."
     with pytest.raises(DataError, match="no word 7"):
         mask_word("Paris is the capital of France.", 6)
+
+
+def test_word_spans_with_many_masks_are_found_in_one_pass():
+    text = "Wort [MASK] " * 9000 + "Ende ___ [mask]X"
+    spans = word_spans(text)  # was one check per (word, mask): seconds for a pasted text like this
+    assert [text[a:b] for a, b in spans] == ["Wort"] * 9000 + ["Ende", "X"]
 
 
 def test_fill_segments_respect_word_pieces_and_punctuation():

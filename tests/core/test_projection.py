@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from xling.core.projection import (
+    MAX_SEED,
     MapSample,
     ProjectionStore,
     compute_map,
@@ -249,6 +250,12 @@ def test_compute_map_on_the_demo_corpus(tiny_services):
     assert np.array_equal(again.views[0].coords, result.views[0].coords)
     with pytest.raises(XlingError, match="choose an encoder"):
         compute_map(tiny_services, collection, ["de"], 150, ["", " "], "pca")
+
+
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1])
+def test_compute_map_refuses_a_seed_numpy_cannot_take(tiny_services, seed):
+    with pytest.raises(XlingError, match=f"seed must be a whole number from 0 to 4,294,967,295, got {seed}"):
+        compute_map(tiny_services, tiny_services.collection(), ["de", "fr"], 50, ["tiny-xling"], "pca", seed=seed)
 
 
 class CountingEncoder:

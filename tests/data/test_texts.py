@@ -30,6 +30,8 @@ def test_fingerprint_depends_on_content_not_name():
     ("a.csv", "Sentence,Language\n\"Hello, world\",en\nBonjour,fr\n", [("Hello, world", "en"), ("Bonjour", "fr")]),
     ("a.tsv", "text\tlang\tgroup\nHallo\tde\tg1\n", [("Hallo", "de")]),
     ("a.jsonl", '{"text": "Hola", "lang": "es"}\n\n{"text": "Ciao"}\n', [("Hola", "es"), ("Ciao", None)]),
+    # JSON may hold U+2028 unescaped (ensure_ascii=False writes it so): it is not a line break here.
+    ("a.jsonl", '{"text": "Zeile eins\u2028Zeile zwei", "lang": "de"}\r\n', [("Zeile eins Zeile zwei", "de")]),
 ])
 def test_upload_formats(tmp_path, name, content, expected):
     path = tmp_path / name
@@ -41,7 +43,7 @@ def test_upload_formats(tmp_path, name, content, expected):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("a.csv", b"title,author\nx,y\n", "no text column"),
     ("a.jsonl", b'{"text": "ok"}\n{broken\n', "a.jsonl:2: not valid JSON"),
-    ("a.jsonl", b'["a list"]\n', "expected a JSON object"),
+    ("a.jsonl", b'["a list"]\n', "a.jsonl:1: expected a JSON object, got an array"),
     ("a.txt", b"", "empty"),
     ("a.txt", "Grüße".encode("latin-1"), "not UTF-8"),
     ("a.txt", b"\x00\x01\x02binary", "binary"),

@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
+from tests.ui.conftest import launch
 from xling.config import REPO_ROOT
 
 API_NAMES = {"/detect", "/fill_mask", "/search", "/map"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_client(tiny_services):
-    from gradio_client import Client
-
     from xling.ui.app import build_app
 
-    demo = build_app(services=tiny_services)
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    with launch(build_app(services=tiny_services)) as client:
+        yield client
 
 
 def test_every_tab_answers_by_api_name(app_client):

@@ -1,44 +1,25 @@
 from __future__ import annotations
 
 import csv
-import socket
 
-import gradio as gr
 import pytest
 
+from tests.ui.conftest import launch_tab, output_value
 from xling.ui.detect_tab import EXAMPLES, create_detect_tab
 
 MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね。"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(tiny_services):
-    from gradio_client import Client
-
-    with gr.Blocks() as demo:
-        components = create_detect_tab(tiny_services)
-    assert {"text", "model", "verdict", "model_spans", "reference_spans", "download"} <= set(components)
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-def _value(output):
-    """An output's value, whether the handler returned a bare value or a component update."""
-    return output["value"] if isinstance(output, dict) and output.get("__type__") == "update" else output
+    with launch_tab(create_detect_tab, tiny_services) as (_, components, client):
+        assert {"text", "model", "verdict", "model_spans", "reference_spans", "download"} <= set(components)
+        yield client
 
 
 def _entities(highlighted):
     """Labelled pieces of a HighlightedText output."""
-    value = _value(highlighted)
+    value = output_value(highlighted)
     return [(t["token"], t["class_or_confidence"]) for t in value if t["class_or_confidence"] is not None]
 
 
@@ -58,7 +39,7 @@ def test_detect_shows_both_detectors_and_labelled_spans(client):
     assert _entities(reference_spans) == [("Ich komme gleich, warte bitte kurz.", "German (de)"),
                                           ("今日はとても暑いですね。", "Japanese (ja)")]
     assert [text for text, _ in _entities(model_spans)] == [text for text, _ in _entities(reference_spans)]
-    spans = _value(spans)
+    spans = output_value(spans)
     assert spans["headers"] == ["script", "tiny-xling", "fastText", "agree", "span"] and len(spans["data"]) == 2
 
 
@@ -85,16 +66,14 @@ def test_long_text_is_cut_with_a_notice(client):
     assert "was cut to its first" in verdict
 
 
-def test_batch_gives_a_table_accuracy_and_a_csv(client, tmp_path, parallel):
+def test_batch_gives_a_table_accuracy_and_a_csv(client, write_csv, parallel):
     from gradio_client import handle_file
 
-    upload = tmp_path / "texts.csv"
     rows = [(row[lang], lang) for row in parallel[:2] for lang in ("de", "fr", "ja")]
-    with upload.open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle).writerows([("text", "lang"), *rows])
+    upload = write_csv("texts.csv", ["text", "lang"], rows)
     summary, table, download = client.predict(handle_file(str(upload)), "tiny-xling", api_name="/detect_batch")
     assert "**6 texts**" in summary and "agree on" in summary and "Accuracy against the file's `lang` column" in summary
-    table = _value(table)
+    table = output_value(table)
     assert table["headers"] == ["gold", "tiny-xling", "fastText", "agree", "text"] and len(table["data"]) == 6
     assert download["visible"] is True
     with open(download["value"], encoding="utf-8") as handle:

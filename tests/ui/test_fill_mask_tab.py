@@ -4,8 +4,6 @@ compare) called as the page calls them."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 gr = pytest.importorskip("gradio")
@@ -13,28 +11,14 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from xling.ui.fill_mask_tab import create_fill_mask_tab  # noqa: E402
+from tests.ui.conftest import launch_tab, output_value, plot_figure  # noqa: E402
+from xling.ui.fill_mask_tab import MAX_WORD_CHOICES, create_fill_mask_tab  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def app(tiny_services):
-    with gr.Blocks() as demo:
-        components = create_fill_mask_tab(tiny_services)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, components, gradio_client.Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-def _value(output):
-    # A component returned as an update arrives as {"__type__": "update", ...}.
-    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
-
-
-def _figure(plot: dict) -> dict:
-    figure = _value(plot)["plot"]
-    return json.loads(figure) if isinstance(figure, str) else figure
+    with launch_tab(create_fill_mask_tab, tiny_services) as app:
+        yield app
 
 
 def test_components_and_defaults(app):
@@ -53,12 +37,12 @@ def test_fill_mask_one_model(app):
         "The [MASK] sleeps on the [MASK].", "tiny-xling", 3, "sequential", "auto", "", api_name="/fill_mask")
     assert "tiny-xling" in summary and "2 masks, filled left to right" in summary
     assert "not trained" in summary and "unconditioned" in summary
-    rows = _value(table)["data"]
+    rows = output_value(table)["data"]
     assert [row[:2] for row in rows] == [[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [2, 3]]
     assert all(0 < row[4] <= 1 for row in rows)
-    pieces = _value(filled)
+    pieces = output_value(filled)
     assert [item["class_or_confidence"] for item in pieces if item["class_or_confidence"]] == ["1", "2"]
-    figure = _figure(chart)
+    figure = plot_figure(chart)
     assert [trace["type"] for trace in figure["data"]] == ["bar", "bar"]  # one panel per mask
     assert len(figure["data"][0]["x"]) == 3
     assert summary_b == "" and chart_b is None  # no second model: its column stays hidden and empty
@@ -71,8 +55,8 @@ def test_fill_mask_two_models_side_by_side(app):
     summary, table, summary_b, chart_b, table_b = out[0], out[3], out[4], out[6], out[7]
     assert "tiny-xling" in summary and "tiny-mlm" in summary_b
     assert "no language vectors" in summary_b and "fasttext" in summary_b
-    assert len(_value(table)["data"]) == len(_value(table_b)["data"]) == 4
-    assert _figure(chart_b)["data"][0]["marker"]["color"] != _figure(out[2])["data"][0]["marker"]["color"]
+    assert len(output_value(table)["data"]) == len(output_value(table_b)["data"]) == 4
+    assert plot_figure(chart_b)["data"][0]["marker"]["color"] != plot_figure(out[2])["data"][0]["marker"]["color"]
 
 
 def test_picked_word_is_masked(app):
@@ -110,3 +94,31 @@ def test_helper_events(app, tiny_services):
     assert fns["refresh_languages"]("no-such-model", "de").choices == [("auto", "auto")]
     box, column, name = fns["toggle_compare"](True, "tiny-mlm")
     assert name == "tiny-mlm" and fns["toggle_compare"](False, "tiny-mlm")[2] == ""
+
+
+def test_only_the_main_event_is_in_the_api(app):
+    demo, _, client = app
+    assert {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"} == {"fill_mask"}
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/fill_mask"}
+
+
+def test_word_picker_lists_the_first_words_of_a_long_text(app):
+    demo, _, _ = app
+    refresh_words = next(fn.fn for fn in demo.fns.values() if fn.name == "refresh_words")
+    text = "Das ist ein sehr langer Satz mit vielen Wörtern. " * 2100  # about 100,000 characters
+    picker = refresh_words(text)
+    assert len(picker.choices) == 1 + MAX_WORD_CHOICES and picker.choices[-1][1] == str(MAX_WORD_CHOICES - 1)
+    assert "200 of 18,900 words are listed" in picker.info
+    assert "listed" not in refresh_words("Paris is the capital of [MASK].").info
+
+
+def test_language_refresh_failure_is_a_message(app, tiny_services, monkeypatch):
+    demo, _, _ = app
+    refresh_languages = next(fn.fn for fn in demo.fns.values() if fn.name == "refresh_languages")
+
+    def broken(name=None):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(tiny_services, "masked_lm", broken)
+    with pytest.raises(gr.Error, match="Something went wrong.*disk gone"):
+        refresh_languages("tiny-xling", "auto")

@@ -5,7 +5,6 @@ events (neighbours, export) called as the page calls them."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
@@ -15,28 +14,18 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.ui.conftest import launch_tab, output_value, plot_figure  # noqa: E402
 from xling.ui.map_tab import create_map_tab  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def app(tiny_services):
-    with gr.Blocks() as demo:
-        components = create_map_tab(tiny_services)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, components, gradio_client.Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-def _value(output):
-    # A component returned as an update (gr.Plot(..., visible=...)) arrives as {"__type__": "update", ...}.
-    return output.get("value") if isinstance(output, dict) and output.get("__type__") == "update" else output
+    with launch_tab(create_map_tab, tiny_services) as app:
+        yield app
 
 
 def _traces(plot: dict) -> list[dict]:
-    figure = _value(plot)["plot"]
-    return (json.loads(figure) if isinstance(figure, str) else figure)["data"]
+    return plot_figure(plot)["data"]
 
 
 def test_components_and_defaults(app) -> None:
@@ -60,7 +49,7 @@ def test_map_one_then_two_encoders(app) -> None:
     assert names[0] == "translations" and {"German (de)", "French (fr)", "English (en)"} <= set(names)
     points = sum(len(t["x"]) for t in traces if t["name"] != "translations")
     assert 150 <= points <= 200
-    assert _value(plot_b) is None and plot_b["visible"] is False
+    assert output_value(plot_b) is None and plot_b["visible"] is False
 
     metrics, plot_a, plot_b, *_ = client.predict(["de", "fr"], 120, "tiny-xling", "pca", 3, "mlm:tiny-xling",
                                                  api_name="/map")
@@ -80,6 +69,7 @@ def test_map_an_upload_without_languages(app, tmp_path: Path, parallel) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (([], 200, "tiny-xling", "pca", 2), "choose at least one language"),
+    ((["de"], 200, "tiny-xling", "pca", 2, "", -1), "less than minimum value 0"),
     ((["xx"], 200, "tiny-xling", "pca", 2), "has 0 sentences in xx"),
     ((["de"], 200, "no-such-encoder/x/y", "pca", 2), "no such folder"),
 ])

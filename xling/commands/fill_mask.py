@@ -10,9 +10,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 from typing import TextIO
 
+from xling.commands.args import add_json_flag, app_services, int_in_range, print_json
 from xling.core.fill_mask import AUTO, MAX_MASKS
 
 
@@ -27,30 +27,26 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("text", metavar="TEXT", help='a text with [MASK], <mask> or ___ (e.g. "Paris is the capital of [MASK].")')
     parser.add_argument("--model", default=None, metavar="NAME|PATH",
                         help="masked LM: a folder of checkpoints/, a path or a hub id (default: XLING_MLM or xling-mini)")
-    parser.add_argument("--top-k", type=_top_k, default=5, help="candidates per mask (default: 5)")
+    parser.add_argument("--top-k", type=int_in_range(1, 100), default=5, help="candidates per mask (default: 5)")
     parser.add_argument("--independent", action="store_true",
                         help="predict all masks in one pass, independently (default: left to right)")
     parser.add_argument("--lang", default=AUTO, metavar="CODE",
                         help="condition on this language (models with trained language vectors); default: auto")
-    parser.add_argument("--word", type=_word_number, default=None, metavar="N",
+    parser.add_argument("--word", type=int_in_range(1, hint="1 = the first word"), default=None, metavar="N",
                         help="also mask the N-th word of TEXT (1 = the first) and show how the model ranks it")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_json_flag(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Fill the masks and print the result (a table, or JSON with ``--json``); returns 0."""
     from xling.cli import format_table
-    from xling.config import AppConfig
     from xling.core.fill_mask import run_fill_mask
-    from xling.core.services import Services
 
-    services = Services(AppConfig.from_env())
-    result = run_fill_mask(services, args.text, args.model, args.top_k, sequential=not args.independent,
+    result = run_fill_mask(app_services(), args.text, args.model, args.top_k, sequential=not args.independent,
                            language=args.lang, word=None if args.word is None else args.word - 1)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), file=out)
-        return 0
+        return print_json(result.to_dict(), out)
     print(f"model {result.model}, {result.n_masks} mask(s)"
           + (", left to right" if result.sequential and result.n_masks > 1 else ""), file=out)
     language = result.language_used or "none (unconditioned)"
@@ -71,23 +67,3 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     for note in result.notes:
         print(f"note: {note}", file=out)
     return 0
-
-
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {value}")
-    return value
-
-
-def _word_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a word number (1 = the first word), got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"word numbers start at 1, got {value}")
-    return value

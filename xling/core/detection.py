@@ -48,7 +48,6 @@ _SENTENCE_END = re.compile(
 _SCRIPT_GROUPS = {"CJK": "Han", "IDEOGRAPHIC": "Han", "HIRAGANA": "Han", "KATAKANA": "Han",
                   "KATAKANA-HIRAGANA": "Han", "HANGUL": "Hangul"}
 _DENSE_SCRIPTS = {"Han", "Hangul"}
-# lid.176 uses Wikipedia's codes, which babel and ISO read differently.
 
 
 # --------------------------------------------------------------------------- records

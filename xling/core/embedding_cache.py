@@ -77,13 +77,26 @@ def embed_collection(encoder: Encoder, collection: TextCollection, cache_dir: st
             progress(min(start + _CHUNK, len(texts)), len(texts))
     vectors = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), dtype=np.float32)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".emb.", suffix=".npy", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, vectors, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        save_npy_atomic(path, vectors)
     return vectors
+
+
+def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``array`` as ``.npy`` to ``path`` atomically (a temporary file in the same folder, then a
+    rename), so a reader never sees half a file, even when two requests write the same cache entry.
+
+    Example:
+        >>> save_npy_atomic(tmp / "vectors.npy", np.zeros((2, 3), dtype=np.float32))   # doctest: +SKIP
+        PosixPath('.../vectors.npy')
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

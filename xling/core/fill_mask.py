@@ -207,10 +207,17 @@ def word_spans(text: str) -> list[tuple[int, int]]:
         ['Ich', 'trinke', 'Kaffee', "l'eau", '猫', 'が']
     """
     masks = [m.span() for m in mask_pattern().finditer(text)]
-    return [
-        m.span() for m in _WORD.finditer(text)
-        if not any(start < m.end() and m.start() < end for start, end in masks)
-    ]
+    spans, j = [], 0
+    # Words and masks both come in text order: one pass, not every mask for every word (a pasted
+    # text with thousands of masks stays instant).
+    for word in _WORD.finditer(text):
+        start, end = word.span()
+        while j < len(masks) and masks[j][1] <= start:
+            j += 1
+        if j < len(masks) and masks[j][0] < end:
+            continue  # inside a mask ("MASK" of "[MASK]")
+        spans.append((start, end))
+    return spans
 
 
 def list_words(text: str) -> list[str]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import html
 import textwrap
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from xling.core.projection import MapPoint
+from xling.data.languages import language_name
 
 #: Hover text is wrapped at this many characters and cut after this many lines.
 HOVER_WIDTH = 60
@@ -32,9 +32,9 @@ PALETTE = (
 UNKNOWN_LANGUAGE = "unknown"
 
 
-@lru_cache(maxsize=None)
 def language_label(code: str | None) -> str:
-    """``"German (de)"`` for ``"de"`` (English CLDR names via babel); the code alone when unknown.
+    """``"German (de)"`` for ``"de"`` (names from :func:`xling.data.languages.language_name`); the code
+    alone when unknown.
 
     Example:
         >>> language_label("sv"), language_label(None)
@@ -42,13 +42,8 @@ def language_label(code: str | None) -> str:
     """
     if not code:
         return UNKNOWN_LANGUAGE
-    try:
-        from babel import Locale
-
-        name = Locale("en").languages.get(code)
-    except ImportError:  # babel is a runtime dependency; without it, codes are still readable
-        name = None
-    return f"{name} ({code})" if name else code
+    name = language_name(code)
+    return f"{name} ({code})" if name != code else code
 
 
 def language_colours(languages: Sequence[str | None]) -> dict[str | None, str]:

@@ -28,8 +28,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -51,6 +49,8 @@ MAX_MAP_TEXTS = 5000
 MIN_MAP_TEXTS = 3
 #: Languages a map starts with when the corpus has them: a readable handful of scripts and families.
 DEFAULT_MAP_LANGUAGES = ("en", "de", "fr", "es", "ru", "ja", "zh", "ar", "hi", "sv")
+#: The largest seed a map takes (numpy's and scikit-learn's random states are 32-bit).
+MAX_SEED = 2**32 - 1
 #: Defaults of the method parameters (``project(..., **params)``).
 DEFAULT_PARAMS = {"umap": {"n_neighbors": 15, "min_dist": 0.1}, "pca": {}, "tsne": {"perplexity": 30.0}}
 
@@ -656,18 +656,11 @@ class ProjectionStore:
         return coords if coords.shape == (n, dims) else None
 
     def _save(self, key: str, coords: np.ndarray) -> None:
+        from xling.core.embedding_cache import save_npy_atomic
+
         path = self._path(key)
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".proj.", suffix=".npy", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, coords, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        if path is not None:
+            save_npy_atomic(path, coords)
 
 
 # --------------------------------------------------------------------------- the whole job
@@ -719,7 +712,7 @@ def compute_map(services: Any, collection: TextCollection, languages: Sequence[s
         A :class:`MapResult` with one view per encoder, in order.
 
     Raises:
-        XlingError: no encoder, an encoder that cannot load, too few sentences, a bad method.
+        XlingError: no encoder, an encoder that cannot load, too few sentences, a bad method or seed.
 
     Example:
         >>> result = compute_map(services, services.collection(), ["de", "fr"], 300, ["usem3"], "pca")  # doctest: +SKIP
@@ -735,6 +728,9 @@ def compute_map(services: Any, collection: TextCollection, languages: Sequence[s
     dims = int(dims)
     if dims not in (2, 3):
         raise XlingError(f"a map has 2 or 3 dimensions, not {dims}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:  # numpy, UMAP and t-SNE take no other seeds
+        raise XlingError(f"the seed must be a whole number from 0 to {MAX_SEED:,}, got {seed}")
     options = {k: v for k, v in (params or {}).items() if k in DEFAULT_PARAMS[method]}
     sample = sample_collection(collection, languages, max_texts, seed)
     store = store or ProjectionStore(Path(services.cache_dir) / "projections")

@@ -128,21 +128,43 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     if not path.is_file():
         raise DataError(f"{path}: not a file")
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                # utf-8-sig on every line is harmless and strips a BOM some editors put on line 1.
-                line = raw.decode("utf-8-sig").strip()
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got {json_type(row)}")
-            yield number, row
+        yield from parse_jsonl(_utf8_lines(handle, path), str(path))
+
+
+def parse_jsonl(lines: Iterable[str], label: str) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line number, object)`` for each non-blank line of JSON Lines text.
+
+    Args:
+        lines: the lines (split on ``\n`` only: JSON strings may hold U+2028 and other breaks).
+        label: the file's name in error messages.
+
+    Raises:
+        DataError: a line is not JSON, or not an object; the message names ``label`` and the line.
+
+    Example:
+        >>> list(parse_jsonl(['{"text": "Hallo"}', "", '{"text": "Hi"}'], "t.jsonl"))
+        [(1, {'text': 'Hallo'}), (3, {'text': 'Hi'})]
+    """
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{label}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(row, dict):
+            raise DataError(f"{label}:{number}: expected a JSON object, got {json_type(row)}")
+        yield number, row
+
+
+def _utf8_lines(handle: Iterable[bytes], path: Path) -> Iterator[str]:
+    for number, raw in enumerate(handle, start=1):
+        try:
+            # utf-8-sig on every line is harmless and strips a BOM some editors put on line 1.
+            yield raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 def json_type(value: object) -> str:

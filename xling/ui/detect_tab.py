@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from xling.core.detection import (
     summarise,
 )
 from xling.core.services import Services
-from xling.ui.components import masked_lm_picker, shown_errors
+from xling.ui.components import download_path, masked_lm_picker, shown_errors
 
 #: Clickable examples: (label, text). Natural sentences in many scripts, and one mixed text.
 EXAMPLES = [
@@ -61,8 +59,6 @@ INTRO = (
 )
 #: Rows shown in the batch table; the CSV download always has every row.
 SHOWN_ROWS = 1000
-#: Batch CSVs older than this are removed when a new one is written.
-CSV_MAX_AGE_S = 24 * 3600
 _PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#84cc16", "#ec4899",
             "#14b8a6", "#f97316", "#64748b", "#eab308"]
 
@@ -304,12 +300,7 @@ def _batch_table(found: Sequence[DetectionResult], gold: Sequence[str | None], m
 
 def _write_csv(folder: Path, stem: str, found: Sequence[DetectionResult], gold: Sequence[str | None],
                model_name: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in folder.glob("*.csv"):  # keep the folder small: yesterday's downloads are gone
-        if now - old.stat().st_mtime > CSV_MAX_AGE_S:
-            old.unlink(missing_ok=True)
-    path = folder / f"{stem[:60] or 'texts'}-languages-{uuid.uuid4().hex[:8]}.csv"
+    path = download_path(folder, f"{stem[:60] or 'texts'}-languages")
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "gold_lang", "model", "model_lang", "model_language", "model_prob",

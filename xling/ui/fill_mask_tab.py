@@ -20,11 +20,15 @@ import gradio as gr
 
 from xling.core.fill_mask import AUTO, MAX_MASKS, FillResult, list_words, run_fill_mask
 from xling.core.services import Services
+from xling.data.languages import language_name
 from xling.errors import XlingError
 from xling.ui.components import masked_lm_picker, shown_errors
 
 SEQUENTIAL, INDEPENDENT = "sequential", "independent"
 NO_WORD = ("(none: predict the masks written in the text)", "")
+#: Words listed in the word picker; a later word can still be typed (the list is rebuilt on every keystroke).
+MAX_WORD_CHOICES = 200
+WORD_INFO = "the word is replaced by a mask; the result says where the model ranks it"
 TABLE_HEADERS = ["mask", "rank", "token", "piece", "probability"]
 EXAMPLES = [
     "Paris is the capital of [MASK].",
@@ -58,10 +62,9 @@ def create_fill_mask_tab(services: Services) -> dict[str, gr.components.Componen
         with gr.Column(scale=3):
             text = gr.Textbox(label="Text", value=EXAMPLES[0], lines=3, max_lines=12,
                               placeholder="Paris is the capital of [MASK].")
-            word = gr.Dropdown(choices=_word_choices(EXAMPLES[0]), value="", label="…or mask a word",
-                               info="the word is replaced by a mask; the result says where the model ranks it",
-                               allow_custom_value=True, interactive=True)
-            gr.Examples(EXAMPLES, inputs=text, label="Examples")
+            word = gr.Dropdown(choices=_word_choices(list_words(EXAMPLES[0])), value="", label="…or mask a word",
+                               info=WORD_INFO, allow_custom_value=True, interactive=True)
+            gr.Examples(EXAMPLES, inputs=text, label="Examples", api_visibility="private")
         with gr.Column(scale=2):
             model = masked_lm_picker(services, label="Model")
             with gr.Row():
@@ -104,8 +107,15 @@ def create_fill_mask_tab(services: Services) -> dict[str, gr.components.Componen
         return (*_show(first, _BAR_COLORS[0]), *shown_b, gr.Column(visible=second is not None))
 
     def refresh_words(text_value: str) -> gr.Dropdown:
-        return gr.Dropdown(choices=_word_choices(text_value), value="")
+        words = list_words(text_value or "")
+        if len(words) > MAX_WORD_CHOICES:
+            info = (f"{WORD_INFO}. The first {MAX_WORD_CHOICES:,} of {len(words):,} words are listed; "
+                    "type a later word to mask it")
+        else:
+            info = WORD_INFO
+        return gr.Dropdown(choices=_word_choices(words), value="", info=info)
 
+    @shown_errors
     def refresh_languages(name: str, current: str) -> gr.Dropdown:
         try:
             codes = services.masked_lm(name).languages
@@ -239,9 +249,8 @@ def candidates_figure(result: FillResult, color: str = _BAR_COLORS[0]) -> Any:
 # --------------------------------------------------------------------------- widget values
 
 
-def _word_choices(text: str) -> list[tuple[str, str]]:
-    words = list_words(text or "")
-    return [NO_WORD] + [(f"{i + 1}. {w}", str(i)) for i, w in enumerate(words)]
+def _word_choices(words: list[str]) -> list[tuple[str, str]]:
+    return [NO_WORD] + [(f"{i + 1}. {w}", str(i)) for i, w in enumerate(words[:MAX_WORD_CHOICES])]
 
 
 def _word_index(text: str, value: str | None) -> int | None:
@@ -258,17 +267,7 @@ def _word_index(text: str, value: str | None) -> int | None:
 
 
 def _language_choices(codes: list[str]) -> list[str | tuple[str, str]]:
-    return [AUTO, *((f"{_language_name(code)} ({code})", code) for code in codes)]
-
-
-def _language_name(code: str) -> str:
-    try:
-        import pycountry
-
-        record = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
-    except (ImportError, KeyError, LookupError):
-        record = None
-    return getattr(record, "name", code)
+    return [AUTO, *((f"{language_name(code)} ({code})", code) for code in codes)]
 
 
 def _second(choices: list[str]) -> str:

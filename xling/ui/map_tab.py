@@ -104,7 +104,8 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
         dims = gr.Radio([("2-D", 2), ("3-D", 3)], value=2, label="Dimensions")
     with gr.Accordion("More settings", open=False):
         with gr.Row():
-            seed = gr.Number(value=0, precision=0, label="Seed", info="sample and projection")
+            seed = gr.Number(value=0, precision=0, minimum=0, maximum=projection.MAX_SEED, label="Seed",
+                             info="sample and projection")
             lines = gr.Checkbox(value=True, label="Lines between translations")
             n_neighbors = gr.Slider(2, 100, value=15, step=1, label="UMAP neighbours",
                                     info="more = more global structure")
@@ -161,10 +162,9 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
         if mapped is None:
             raise XlingError("draw a map first")
         i = projection.find_point(mapped.sample, query)
-        tables = [_neighbour_table(projection.neighbours_of(mapped, i, NEIGHBOURS, view=v))
-                  for v in range(len(mapped.views))]
-        marks = [[n.index for n in projection.neighbours_of(mapped, i, NEIGHBOURS, view=v)]
-                 for v in range(len(mapped.views))]
+        found = [projection.neighbours_of(mapped, i, NEIGHBOURS, view=v) for v in range(len(mapped.views))]
+        tables = [_neighbour_table(neighbours) for neighbours in found]
+        marks = [[n.index for n in neighbours] for neighbours in found]
         two = len(mapped.views) > 1
         return (_figure(mapped, 0, show_lines, i, marks[0]),
                 gr.Plot(_figure(mapped, 1, show_lines, i, marks[1]) if two else None, visible=two),

@@ -13,9 +13,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,7 +33,7 @@ from xling.core.search import (
 from xling.core.services import Services
 from xling.data.languages import language_name
 from xling.data.texts import UPLOAD_SUFFIXES
-from xling.ui.components import encoder_picker, shown_errors
+from xling.ui.components import download_path, encoder_picker, shown_errors
 
 INTRO = (
     "Find the sentences nearest a query **in any language**: every text is a vector from the picked "
@@ -65,8 +62,6 @@ MINING_EXAMPLE = (
 )
 MODES = [("Mutual best (one-to-one, precise)", "mutual"), ("Forward: every source's best target", "forward"),
          ("Every candidate pair above the minimum margin", "threshold")]
-#: Mined-pair CSVs older than this are removed when a new one is written.
-CSV_MAX_AGE_S = 24 * 3600
 _FILE_TYPES = list(UPLOAD_SUFFIXES)
 
 
@@ -204,7 +199,7 @@ def _mine(services: Services, source_text: str, target_text: str, encoder: str, 
     check_mining_options(k, mode, threshold, source, target)  # before the encoder loads
     result = mine_texts(source, target, services.encoder(encoder or None), k=k, mode=mode, threshold=threshold,
                         progress=_reporter(progress, "Encoding the sentences"))
-    path = write_pairs_csv(result.pairs, _csv_path())
+    path = write_pairs_csv(result.pairs, download_path(services.cache_dir / "mined", "pairs"))
     return _mining_summary(result), _pairs_frame(result), gr.DownloadButton(value=str(path), visible=bool(result.pairs))
 
 
@@ -230,20 +225,6 @@ def _pairs_frame(result: MiningResult) -> pd.DataFrame:
              "target": p.target_text, "margin": round(p.margin, 3), "cosine": round(p.cosine, 3)}
             for p in result.pairs]
     return pd.DataFrame(rows, columns=["source #", "source", "target #", "target", "margin", "cosine"])
-
-
-def _csv_path() -> Path:
-    # Under the system temp folder (gradio serves files from there); one name per request, old ones removed.
-    folder = Path(tempfile.gettempdir()) / "xling-mined"
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - CSV_MAX_AGE_S
-    for old in folder.glob("pairs-*.csv"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass
-    return folder / f"pairs-{uuid.uuid4().hex[:12]}.csv"
 
 
 # --------------------------------------------------------------------------- helpers
