@@ -17,6 +17,7 @@ from xling.config import AppConfig
 from xling.core.services import Services
 from xling.ui.detect_tab import create_detect_tab
 from xling.ui.fill_mask_tab import create_fill_mask_tab
+from xling.ui.finetune_tab import create_finetune_tab
 from xling.ui.map_tab import create_map_tab
 from xling.ui.search_tab import create_search_tab
 
@@ -52,6 +53,8 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
                 create_search_tab(services)
             with gr.Tab("Embedding map", id="map"):
                 create_map_tab(services)
+            with gr.Tab("Fine-tune", id="finetune"):
+                create_finetune_tab(services)
     return demo
 
 

