@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,9 @@ class AppConfig:
         paths: where checkpoints, demo data and caches live.
         max_upload_mb: uploads larger than this are refused with a message.
         max_models: models kept loaded at once (least recently used ones are dropped).
+        public: a public deployment (``SPACE_ID`` is set, as on Hugging Face Spaces): training runs
+            need ``admin_token``, and with none configured the fine-tune tab is read-only.
+        admin_token: ``XLING_ADMIN_TOKEN``; never shown (``repr`` leaves it out).
 
     Example:
         >>> AppConfig.from_env({"XLING_ENCODER": "checkpoints/xling-mini"}).encoder
@@ -84,6 +87,8 @@ class AppConfig:
     paths: Paths = None  # type: ignore[assignment]  # filled by __post_init__
     max_upload_mb: int = 50
     max_models: int = 4
+    public: bool = False
+    admin_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.paths is None:
@@ -91,11 +96,14 @@ class AppConfig:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> AppConfig:
-        """Defaults, overridden by ``XLING_MLM``, ``XLING_ENCODER`` and ``XLING_CORPUS``."""
+        """Defaults, overridden by ``XLING_MLM``, ``XLING_ENCODER``, ``XLING_CORPUS``; ``SPACE_ID`` and
+        ``XLING_ADMIN_TOKEN`` set the public-deployment gate."""
         env = os.environ if environ is None else environ
         return cls(
             masked_lm=env.get("XLING_MLM") or DEFAULT_MASKED_LM,
             encoder=env.get("XLING_ENCODER") or DEFAULT_ENCODER,
             corpus=env.get("XLING_CORPUS") or None,
             paths=Paths.from_env(),
+            public=bool(env.get("SPACE_ID")),
+            admin_token=env.get("XLING_ADMIN_TOKEN") or None,
         )

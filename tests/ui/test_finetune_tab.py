@@ -237,10 +237,11 @@ def test_every_tab_lists_the_new_checkpoints(life, ft_services):
 
 
 def test_the_gate_reads_the_environment():
-    assert deployment_gate({}) == DeploymentGate(public=False)
-    assert deployment_gate({"SPACE_ID": "me/xling"}).read_only
-    gate = deployment_gate({"SPACE_ID": "me/xling", "XLING_ADMIN_TOKEN": "s3cret"})
-    assert gate.public and not gate.read_only and "s3cret" not in repr(gate)
+    assert deployment_gate(AppConfig.from_env({})) == DeploymentGate(public=False)
+    assert deployment_gate(AppConfig.from_env({"SPACE_ID": "me/xling"})).read_only
+    config = AppConfig.from_env({"SPACE_ID": "me/xling", "XLING_ADMIN_TOKEN": "s3cret"})
+    gate = deployment_gate(config)
+    assert gate.public and not gate.read_only and "s3cret" not in repr(gate) and "s3cret" not in repr(config)
     gate.check("s3cret")
     DeploymentGate(public=False).check(None)  # a private deployment needs no token
     refusals = ((None, "enter the admin token"), ("", "enter the admin token"), ("guess", "wrong admin token"))
@@ -250,12 +251,13 @@ def test_the_gate_reads_the_environment():
 
 
 def _gated_app(services, environ: dict[str, str]):
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("SPACE_ID", "XLING_ADMIN_TOKEN"):
-            patch.delenv(name, raising=False)
-        for name, value in environ.items():
-            patch.setenv(name, value)
-        return build_tab(create_finetune_tab, services)
+    import dataclasses
+
+    from xling.core.services import Services
+
+    gated = dataclasses.replace(services.config, public=bool(environ.get("SPACE_ID")),
+                                admin_token=environ.get("XLING_ADMIN_TOKEN"))
+    return build_tab(create_finetune_tab, Services(gated))
 
 
 @pytest.fixture

@@ -31,9 +31,7 @@ from __future__ import annotations
 import hmac
 import html
 import logging
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, AppConfig
 from xling.core import map_figures, projection
 from xling.core.services import Services
 from xling.data.texts import load_corpus_collection
@@ -126,19 +124,17 @@ class DeploymentGate:
             raise XlingError("wrong admin token")
 
 
-def deployment_gate(environ: Mapping[str, str] | None = None) -> DeploymentGate:
-    """The gate from the environment: ``SPACE_ID`` (set on Hugging Face Spaces) and ``XLING_ADMIN_TOKEN``.
-
-    The one place this tab reads the environment; it belongs in :class:`xling.config.AppConfig`.
+def deployment_gate(config: AppConfig) -> DeploymentGate:
+    """The gate of an app's settings (``SPACE_ID`` and ``XLING_ADMIN_TOKEN``, read by
+    :meth:`xling.config.AppConfig.from_env`).
 
     Example:
-        >>> deployment_gate({"SPACE_ID": "me/xling"}).read_only
+        >>> deployment_gate(AppConfig.from_env({"SPACE_ID": "me/xling"})).read_only
         True
-        >>> deployment_gate({}).public
+        >>> deployment_gate(AppConfig.from_env({})).public
         False
     """
-    env = os.environ if environ is None else environ
-    return DeploymentGate(public=bool(env.get("SPACE_ID")), admin_token=env.get("XLING_ADMIN_TOKEN") or None)
+    return DeploymentGate(public=config.public, admin_token=config.admin_token)
 
 
 # --------------------------------------------------------------------------- the tab
@@ -157,7 +153,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         The components by name.
     """
     manager = JobManager(services.checkpoints, workdir=REPO_ROOT)
-    gate = deployment_gate()
+    gate = deployment_gate(services.config)
     store = projection.ProjectionStore(services.cache_dir / "projections")
     paths = services.config.paths
     corpora = {"demo": paths.demo_corpus}
