@@ -12,7 +12,7 @@ import pytest
 from tests.ui.conftest import launch
 from xling.config import REPO_ROOT
 
-API_NAMES = {"/detect", "/fill_mask", "/search", "/map"}
+API_NAMES = {"/detect", "/fill_mask", "/search", "/map", "/start_run", "/stop_run", "/resume_run", "/run_status"}
 
 
 @pytest.fixture(scope="module")
