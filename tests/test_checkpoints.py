@@ -51,3 +51,21 @@ def test_translations_are_nearest_neighbours():
     german = ["Datei öffnen", "Speichern unter", "Druckvorschau", "Die ausgewählten Dateien löschen"]
     similarity = encoder.encode(german) @ encoder.encode(english).T
     assert (similarity.argmax(axis=1) == range(len(english))).mean() >= 0.75
+
+
+def test_language_vectors_are_trained_and_condition_prediction():
+    import torch
+
+    from xling.core.model import XlingModel
+
+    model = XlingModel.load(MINI)
+    assert model.lang_embedding_trained
+    batch = model.tokenize(["Die Datei wurde nicht [MASK]."])
+    positions = batch["input_ids"] == model.tokenizer.mask_token_id
+    assert int(positions.sum()) == 1
+    with torch.inference_mode():
+        german = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["de"])).mlm_logits
+        japanese = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["ja"])).mlm_logits
+    assert not torch.allclose(german, japanese)
+    # The text after the mask gets no word-start marker of its own.
+    assert model.tokenizer.tokenize("nicht [MASK].")[-1] == "."
