@@ -239,6 +239,8 @@ class XlingModel(nn.Module):
         """
         from safetensors.torch import save_file
 
+        from xling.core.encoders import quiet_model_loading
+
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -250,10 +252,13 @@ class XlingModel(nn.Module):
             if adapters:  # the backbone stays a plain HF model; adapters go to adapters/
                 from xling.core.adapters import backbone_state_without_adapters, save_adapters
 
-                backbone.save_pretrained(tmp, safe_serialization=True, state_dict=backbone_state_without_adapters(backbone))
+                with quiet_model_loading():
+                    backbone.save_pretrained(tmp, safe_serialization=True, state_dict=backbone_state_without_adapters(backbone))
                 save_adapters(self, tmp)
             else:
-                backbone.save_pretrained(tmp, safe_serialization=True)
+                # quiet: transformers' "Writing model shards" bar would fill a run's log at every checkpoint
+                with quiet_model_loading():
+                    backbone.save_pretrained(tmp, safe_serialization=True)
             if half:
                 # Stored in fp16 to halve the file; loaders should compute in fp32 (fp16 on a CPU
                 # is slow and imprecise), which is what the config's dtype tells them.
