@@ -332,6 +332,10 @@ def load_encoder(name: str) -> Encoder:
     """
     if name == USEM3:
         return _load_usem3()
+    if name == "usem3-torch":  # the same network in PyTorch, trainable (xling.core.usem3_torch)
+        from xling.core.usem3_torch import TorchUsem3Encoder
+
+        return TorchUsem3Encoder.load()
     source = resolve_model_source(name, "encoder")
     if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
         return XlingEncoder.load(source.location, name)
