@@ -407,6 +407,8 @@ class MeanPoolEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         import torch
 
+        from xling.core.model import mean_pool
+
         width = self.model.config.hidden_size
         limit = min(getattr(self.tokenizer, "model_max_length", 512) or 512,
                     getattr(self.model.config, "max_position_embeddings", 512), 512)
@@ -416,9 +418,7 @@ class MeanPoolEncoder:
             for batch in _batches(texts, batch_size, show_progress, "encoding"):
                 enc = self.tokenizer(batch, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(device)
                 hidden = self.model.base_model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                parts.append(pooled.float().cpu().numpy())
+                parts.append(mean_pool(hidden, enc["attention_mask"]).float().cpu().numpy())
         if not parts:
             return np.zeros((0, width), dtype=np.float32)
         return normalize_rows(np.concatenate(parts, axis=0))

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from xling.core.detectors import LanguageDetector, normalize_lang_code
-from xling.core.encoders import Encoder
+from xling.core.encoders import Encoder, normalize_rows
 from xling.errors import DataError
 
 #: Longest input (in word pieces, special tokens included) the MLM evaluation feeds the model.
@@ -167,8 +167,7 @@ def _encode_checked(encoder: Encoder, texts: Sequence[str], *, batch_size: int, 
             f"encoder {getattr(encoder, 'name', encoder)!r} returned shape {vectors.shape} for {len(texts)} texts"
         )
     # Cosine needs unit rows; the contract promises them, but a cheap re-normalisation costs nothing.
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
+    return normalize_rows(vectors)
 
 
 # --------------------------------------------------------------------------- language id

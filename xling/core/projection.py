@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from xling.core.encoders import normalize_rows
 from xling.data.texts import TextCollection, make_collection
 from xling.errors import DataError, XlingError
 
@@ -390,7 +391,7 @@ def cross_lingual_p_at_1(vectors: np.ndarray, langs: Sequence[str | None],
         >>> cross_lingual_p_at_1(v, ["en", "de", "en", "de"], ["g1", "g1", "g2", "g2"])[0]
         1.0
     """
-    x = _normalised(vectors)
+    x = normalize_rows(vectors)
     langs_arr = np.array([lang or "" for lang in langs], dtype=object)
     groups_arr = np.array([g or "" for g in groups], dtype=object)
     present = sorted({lang for lang in langs_arr if lang})
@@ -444,7 +445,7 @@ def language_silhouette(vectors: np.ndarray, langs: Sequence[str | None], max_te
     if not 2 <= len(set(labels)) <= len(known) - 1:
         return None
     sample = max_texts if len(known) > max_texts else None
-    return float(silhouette_score(_normalised(vectors)[known], labels, metric="cosine",
+    return float(silhouette_score(normalize_rows(vectors)[known], labels, metric="cosine",
                                   sample_size=sample, random_state=seed))
 
 
@@ -471,7 +472,7 @@ def nearest_neighbours(vectors: np.ndarray, i: int, k: int = 10) -> list[tuple[i
         >>> [j for j, _ in nearest_neighbours(v, 0, k=2)]
         [1, 2]
     """
-    x = _normalised(vectors)
+    x = normalize_rows(vectors)
     if not 0 <= i < len(x):
         raise XlingError(f"no point #{i}; the map has points #0 to #{len(x) - 1}")
     scores = x @ x[i]
@@ -534,9 +535,6 @@ def encoder_slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("_.") + ("-mlm" if name.startswith("mlm:") else "")
 
 
-def _normalised(vectors: np.ndarray) -> np.ndarray:
-    x = np.asarray(vectors, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(np.float32).tiny)
 
 
 # --------------------------------------------------------------------------- exports

@@ -138,13 +138,7 @@ def read_text_file(path: str | Path, *, max_bytes: int = 50 * 2**20, max_texts: 
     size = path.stat().st_size
     if size > max_bytes:
         raise DataError(f"{label}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise DataError(f"{label}: looks like a binary file, not text")
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8") from None
+    content = decode_text(path.read_bytes(), label)
     if suffix == ".txt":
         rows = [CorpusText(_clip(line)) for line in (" ".join(x.split()) for x in content.splitlines()) if line]
     elif suffix == ".jsonl":
@@ -156,6 +150,21 @@ def read_text_file(path: str | Path, *, max_bytes: int = 50 * 2**20, max_texts: 
     if len(rows) > max_texts:
         raise DataError(f"{label}: {len(rows):,} texts is over the limit of {max_texts:,}")
     return make_collection(label, rows)
+
+
+def decode_text(raw: bytes, label: str) -> str:
+    """An uploaded file's bytes as text: refused with a message when they look binary or are not
+    UTF-8 (a byte-order mark is dropped).
+
+    Raises:
+        DataError: naming ``label`` and what is wrong.
+    """
+    if b"\x00" in raw[:8192]:
+        raise DataError(f"{label}: looks like a binary file, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8") from None
 
 
 def _clip(text: str) -> str:

@@ -792,7 +792,7 @@ def _describe(status: JobStatus, *, preparing: bool = False) -> str:
     if status.state == "running" and preparing:
         return f"running: preparing (reading the data, building the model), step {status.step}{of}"
     if status.state == "running":
-        eta = f", about {_duration(status.eta_s)} left" if status.eta_s is not None else ""
+        eta = f", about {format_duration(status.eta_s)} left" if status.eta_s is not None else ""
         return f"running: step {status.step}{of}{eta}"
     if status.state == "finished":
         return f"finished {status.step} steps"
@@ -806,7 +806,12 @@ def _describe(status: JobStatus, *, preparing: bool = False) -> str:
     return "not started"
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """``45 s``, ``12 min``, ``2.3 h``.
+
+    >>> format_duration(45), format_duration(720), format_duration(8280)
+    ('45 s', '12 min', '2.3 h')
+    """
     seconds = int(seconds or 0)
     if seconds < 90:
         return f"{seconds} s"

@@ -51,7 +51,8 @@ from xling.config import Paths
 from xling.data.corpus import (LabelledText, Segment, load_documents, load_segments, load_task, parse_jsonl,
                                split_of, stable_id, write_jsonl)
 from xling.data.languages import normalise_language
-from xling.data.texts import GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_COLUMNS, UPLOAD_SUFFIXES
+from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_COLUMNS, UPLOAD_SUFFIXES,
+                              decode_text)
 from xling.errors import DataError, XlingError
 from xling.training.config import TrainConfig
 from xling.training.jobs import validate_run_name
@@ -623,12 +624,7 @@ def _read_upload(path: str | None, labelled: bool) -> _Table:
     if suffix not in UPLOAD_SUFFIXES:
         raise DataError(f"{label}: unsupported file type {suffix or '(none)'}; use .csv, .tsv or .jsonl")
     raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise DataError(f"{label}: looks like a binary file, not text")
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8") from None
+    content = decode_text(raw, label)
     if suffix == ".jsonl":
         rows = [row for _, row in parse_jsonl(content.split("\n"), label)]
         columns = tuple(dict.fromkeys(key for row in rows for key in row))

@@ -46,7 +46,7 @@ from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
 from xling.training.config import TrainConfig
-from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, read_log_tail
+from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, format_duration, read_log_tail
 from xling.ui.components import shown_errors
 
 logger = logging.getLogger("xling.ui")
@@ -553,7 +553,7 @@ def _progress_html(status: JobStatus | None) -> str:
         colour = STATE_COLOURS.get(status.state, STATE_COLOURS["not started"])
         left = f"<b>{html.escape(status.run_name)}</b> · {html.escape(status.state)}"
         of = f" of {status.max_steps}" if status.max_steps else ""
-        eta = f" · about {_duration(status.eta_s)} left" if status.running and status.eta_s is not None else ""
+        eta = f" · about {format_duration(status.eta_s)} left" if status.running and status.eta_s is not None else ""
         right = f"step {status.step}{of} · {fraction:.0%}{eta}"
     return (
         "<div style='margin:4px 0 2px 0'>"
@@ -569,7 +569,7 @@ def _stats_markdown(status: JobStatus) -> str:
     parts = [f"**{status.state}**: {status.message}"]
     figures = []
     if status.elapsed_s is not None:
-        figures.append(f"elapsed {_duration(status.elapsed_s)}")
+        figures.append(f"elapsed {format_duration(status.elapsed_s)}")
     if status.tokens_per_s:
         figures.append(f"{status.tokens_per_s:,.0f} tokens/s")
     if status.lr is not None:
@@ -697,12 +697,3 @@ def _by_name(code: str) -> str:
 
 def _round(value: Any) -> float | None:
     return round(float(value), 3) if isinstance(value, (int, float)) else None
-
-
-def _duration(seconds: float | None) -> str:
-    seconds = int(seconds or 0)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
