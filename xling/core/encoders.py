@@ -38,6 +38,8 @@ USEM3_DIMENSION = 512
 
 #: A folder holding one of xling's own checkpoints carries this file.
 XLING_CHECKPOINT_MARKER = "xling.json"
+#: A folder holding a trained usem3 (``xling.core.usem3_torch``) carries this file.
+ENCODER_MANIFEST = "xling-encoder.json"
 
 # "name" or "org/name", as the Hugging Face hub spells repository ids.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -79,7 +81,8 @@ def resolve_model_source(name: str, what: str) -> ModelSource:
     """Decide whether ``name`` is a local folder or a hub id, failing early for missing paths.
 
     Anything that looks like a path (``./x``, ``/x``, ``~/x``, ``a/b/c``, a trailing slash) must be
-    an existing folder; a bare ``name`` or ``org/name`` that is not a folder is taken as a hub id.
+    an existing folder; a bare ``name`` that is a folder of ``checkpoints/`` (``XLING_CHECKPOINTS``)
+    is that folder; any other bare ``name`` or ``org/name`` is taken as a hub id.
 
     Args:
         name: the model name or path given by the user.
@@ -100,6 +103,12 @@ def resolve_model_source(name: str, what: str) -> ModelSource:
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelSource(name=name, kind="folder", location=str(path.resolve()))
+    if "/" not in name and _HUB_ID.match(name):
+        from xling.config import Paths
+
+        checkpoint = Paths.from_env().checkpoints / name
+        if checkpoint.is_dir():
+            return ModelSource(name=name, kind="folder", location=str(checkpoint.resolve()))
     if path.exists():
         raise ModelLoadError(f"{what} {name!r} is a file; expected a model folder or a hub id")
     looks_like_path = (
@@ -339,6 +348,16 @@ def load_encoder(name: str) -> Encoder:
     source = resolve_model_source(name, "encoder")
     if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
         return XlingEncoder.load(source.location, name)
+    if source.kind == "folder" and (Path(source.location) / ENCODER_MANIFEST).is_file():
+        from xling.core.usem3_torch import TorchUsem3Encoder
+
+        with quiet_model_loading():
+            encoder = TorchUsem3Encoder.load(source.location, name=name)
+        import torch
+
+        if torch.cuda.is_available():
+            encoder.model.to("cuda")
+        return encoder
     return _load_sentence_transformer(source)
 
 

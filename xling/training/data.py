@@ -84,6 +84,87 @@ class PairBatch:
         return PairBatch(*(t.to(device) for t in tensors), self.source_texts)
 
 
+@dataclass(frozen=True)
+class TextPair:
+    a_lang: str
+    a_text: str
+    b_lang: str
+    b_text: str
+
+
+class PairSampler:
+    """Translation pairs as texts, for any model's tokenizer.
+
+    Args:
+        languages: the languages pairs may use.
+        groups: translation groups as ``{lang: text}`` (groups with fewer than two of
+            ``languages`` are dropped).
+        alpha: the sampling temperature exponent over languages (by their number of groups).
+    """
+
+    def __init__(self, languages: Sequence[str], groups: list[dict[str, str]], alpha: float):
+        self.languages = list(languages)
+        wanted = set(self.languages)
+        self.alpha = alpha
+        self.groups = [g for g in groups if sum(lang in wanted for lang in g) >= 2]
+        by_lang: dict[str, list[int]] = defaultdict(list)
+        for index, group in enumerate(self.groups):
+            for lang in group:
+                if lang in wanted:
+                    by_lang[lang].append(index)
+        self.groups_by_lang = {lang: np.asarray(idx) for lang, idx in by_lang.items()}
+        self.pair_langs = [l for l in self.languages if l in self.groups_by_lang]
+        self.pair_weights = (
+            temperature_weights([len(self.groups_by_lang[l]) for l in self.pair_langs], alpha) if self.pair_langs else None
+        )
+
+    @property
+    def n_texts(self) -> int:
+        return sum(len(v) for v in self.groups_by_lang.values())
+
+    def draw(self, rng: np.random.Generator, batch_size: int, language: str | None = None,
+             partner: str | None = None) -> list[TextPair]:
+        """Pairs of distinct groups: a language drawn by temperature, one of its groups, a partner language.
+        ``language`` and ``partner`` fix either side (with only ``partner`` fixed, every other
+        language is drawn, paired with ``partner``).
+
+        Four times the batch is drawn, sorted by length, and a random window of ``batch_size``
+        kept: pairs of similar length pad little (UI strings run from one word to a paragraph).
+        """
+        if not self.pair_langs:
+            raise DataError("no translation pairs in the training languages")
+        wanted = set(self.languages)
+        candidates: dict[int, tuple[str, str]] = {}
+        if language is not None:
+            drawn = np.full(batch_size * 4, self.pair_langs.index(language))
+        elif partner is not None:
+            sources = [i for i, lang in enumerate(self.pair_langs) if lang != partner]
+            if not sources:
+                raise DataError(f"no language to pair with {partner}")
+            weights = self.pair_weights[sources] / self.pair_weights[sources].sum()
+            drawn = np.asarray(sources)[rng.choice(len(sources), size=batch_size * 4, p=weights)]
+        else:
+            drawn = rng.choice(len(self.pair_langs), size=batch_size * 4, p=self.pair_weights)
+        for lang_i in drawn:
+            lang = self.pair_langs[lang_i]
+            pool = self.groups_by_lang[lang]
+            index = int(pool[rng.integers(len(pool))])
+            if index in candidates:  # in-batch negatives must not be translations of the positive
+                continue
+            partners = [l for l in self.groups[index] if l != lang and l in wanted]
+            if partner is not None:
+                if partner not in partners:
+                    continue
+                partners = [partner]
+            candidates[index] = (lang, partners[rng.integers(len(partners))])
+        if not candidates:
+            raise DataError(f"no translation pairs {language}-{partner} in the training data")
+        by_length = sorted(candidates.items(), key=lambda item: len(self.groups[item[0]][item[1][0]]))
+        start = int(rng.integers(max(1, len(by_length) - batch_size + 1)))
+        return [TextPair(lang, self.groups[index][lang], partner_lang, self.groups[index][partner_lang])
+                for index, (lang, partner_lang) in by_length[start : start + batch_size]]
+
+
 class TrainingData:
     """Tokenised training texts per language and translation groups, with batch samplers.
 
@@ -101,17 +182,8 @@ class TrainingData:
         self.lang_index = {lang: i for i, lang in enumerate(self.languages)}
         self.mlm_ids = {lang: _encode(tokenizer, texts.get(lang, [])) for lang in self.languages}
         self.mlm_weights = temperature_weights([len(self.mlm_ids[l]) for l in self.languages], alpha)
-        self.groups = [g for g in groups if sum(lang in self.lang_index for lang in g) >= 2]
-        by_lang: dict[str, list[int]] = defaultdict(list)
-        for index, group in enumerate(self.groups):
-            for lang in group:
-                if lang in self.lang_index:
-                    by_lang[lang].append(index)
-        self.groups_by_lang = {lang: np.asarray(idx) for lang, idx in by_lang.items()}
-        self.pair_langs = [l for l in self.languages if l in self.groups_by_lang]
-        self.pair_weights = (
-            temperature_weights([len(self.groups_by_lang[l]) for l in self.pair_langs], alpha) if self.pair_langs else None
-        )
+        self.pairs = PairSampler(self.languages, groups, alpha)
+        self.groups, self.pair_langs = self.pairs.groups, self.pairs.pair_langs
         self._special = {tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id}
 
     @classmethod
@@ -164,44 +236,17 @@ class TrainingData:
         self, rng: np.random.Generator, batch_size: int, max_length: int,
         language: str | None = None, partner: str | None = None,
     ) -> PairBatch:
-        """Translation pairs: a language drawn by temperature, one of its groups, a partner language.
-        ``language`` and ``partner`` fix both sides (adapter training pairs a language with English).
-
-        Four times the batch is drawn, sorted by length, and a random window of ``batch_size``
-        kept: pairs of similar length pad little (UI strings run from one word to a paragraph).
-        """
-        if not self.pair_langs:
-            raise DataError("no translation pairs in the training languages")
-        candidates: dict[int, tuple[str, str]] = {}
-        if language is not None:
-            drawn = np.full(batch_size * 4, self.pair_langs.index(language))
-        else:
-            drawn = rng.choice(len(self.pair_langs), size=batch_size * 4, p=self.pair_weights)
-        for lang_i in drawn:
-            lang = self.pair_langs[lang_i]
-            pool = self.groups_by_lang[lang]
-            index = int(pool[rng.integers(len(pool))])
-            if index in candidates:  # in-batch negatives must not be translations of the positive
-                continue
-            partners = [l for l in self.groups[index] if l != lang and l in self.lang_index]
-            if partner is not None:
-                if partner not in partners:
-                    continue
-                partners = [partner]
-            candidates[index] = (lang, partners[rng.integers(len(partners))])
-        if not candidates:
-            raise DataError(f"no translation pairs {language}-{partner} in the training data")
-        by_length = sorted(candidates.items(), key=lambda item: len(self.groups[item[0]][item[1][0]]))
-        start = int(rng.integers(max(1, len(by_length) - batch_size + 1)))
-        chosen = by_length[start : start + batch_size]
-        a_rows = [self.groups[index][lang] for index, (lang, _) in chosen]
-        b_rows = [self.groups[index][partner] for index, (_, partner) in chosen]
+        """Tokenised translation pairs (see :meth:`PairSampler.draw`); adapter training fixes both
+        sides (a language and English)."""
+        chosen = self.pairs.draw(rng, batch_size, language, partner)
+        a_rows = [pair.a_text for pair in chosen]
+        b_rows = [pair.b_text for pair in chosen]
         a = self.tokenizer(a_rows, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         b = self.tokenizer(b_rows, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         return PairBatch(
             a["input_ids"], a["attention_mask"], b["input_ids"], b["attention_mask"],
-            torch.tensor([self.lang_index[lang] for _, (lang, _) in chosen]),
-            torch.tensor([self.lang_index[partner] for _, (_, partner) in chosen]),
+            torch.tensor([self.lang_index[pair.a_lang] for pair in chosen]),
+            torch.tensor([self.lang_index[pair.b_lang] for pair in chosen]),
             a_rows,
         )
 

