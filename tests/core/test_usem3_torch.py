@@ -92,6 +92,19 @@ def test_saved_encoder_holds_only_what_changed(tmp_path, torch_usem3):
     texts = ["Hello world", "ქართული ენა", "Datei öffnen"]
     loaded = load_encoder(str(folder))
     assert np.allclose(loaded.encode(texts), encoder.encode(texts), atol=1e-6)
+
+    # Trained rows change unevenly: stored as int8 per row, each entry is within 1/254 of the row's
+    # largest change, and the vectors stay the same.
+    rows = torch.arange(2000, 3000)
+    with torch.no_grad():
+        encoder.model.embedding.weight[rows] += 0.05 * torch.randn(len(rows), 512)
+    trained = encoder.model.embedding.weight[rows].detach().clone()
+    reloaded = TorchUsem3Encoder.load(encoder.save(tmp_path / "enc2"))
+    error = (reloaded.model.embedding.weight[rows] - trained).abs().amax(dim=1)
+    change = (trained - TorchUsem3Encoder.load().model.embedding.weight[rows]).abs().amax(dim=1)
+    assert bool((error <= change / 254 + 1e-6).all())
+    sample = ["Ein Satz mit vielen Wörtern, die sich ändern", "Open the file"]
+    assert (reloaded.encode(sample) * encoder.encode(sample)).sum(axis=1).min() > 0.99999
     assert (loaded.encode(texts[:1]) * torch_usem3.encode(texts[:1])).sum() < 0.9999  # the change is there
 
 

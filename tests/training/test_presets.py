@@ -37,9 +37,9 @@ def root(tmp_path, tiny_xling_dir) -> Path:
     return folder
 
 
-def test_there_are_seven_presets_with_labels_and_defaults():
+def test_the_seed_strategies_and_the_encoder_extension_are_presets():
     assert list(PRESETS) == ["mlm_lid", "lang_embedding", "sequential", "contrastive", "teacher", "zero_shot",
-                             "adapters"]
+                             "adapters", "encoder"]
     for preset in PRESETS.values():
         assert preset.label and preset.summary and set(preset.uses) <= set(preset.defaults)
 
@@ -57,7 +57,7 @@ def test_every_preset_builds_a_valid_config_on_the_demo_corpus(key, root):
         assert config.task == "zero_shot" and config.transfer.epochs == 40 and config.transfer.encoder == "usem3"
         assert config.transfer.train_lang == "en" and plan.data.labelled >= presets.MIN_LABELLED
     else:
-        assert config.task == "pretrain" and config.train.steps == 40 and config.train.batch_size == 8
+        assert config.task == PRESETS[key].task and config.train.steps == 40 and config.train.batch_size == 8
         assert config.train.pair_batch_size == 16 and config.data.languages == LANGS
         assert config.data.max_texts_per_lang == 100 and set(plan.data.languages) == set(LANGS)
         assert config.train.log_every >= 1 and 1 <= config.train.warmup_steps < 40
@@ -311,3 +311,13 @@ def test_a_hub_dataset_is_checked_at_start_and_written_once(root, monkeypatch):
     rows[0]["extra"] = "x"
     with pytest.raises(DataError, match="someone/texts: unknown column 'extra'"):
         plan_run(request, root, write=True)
+
+
+def test_the_encoder_preset_pairs_every_language_with_english(root):
+    plan = plan_run(_request("encoder", languages=("sv", "hi"), steps=40, batch_size=8), root)
+    config = plan.config
+    assert config.task == "encoder" and config.data.languages == ("en", "hi", "sv")
+    assert config.encoder.student == "usem3-torch" and config.objectives.teacher == "usem3"
+    assert not config.objectives.mlm and config.objectives.lid_weight == 0
+    with pytest.raises(XlingError, match="not an xling checkpoint"):   # an MLM checkpoint is no encoder
+        plan_run(_request("encoder", base_model="base", steps=40), root)

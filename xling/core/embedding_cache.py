@@ -40,8 +40,9 @@ def cache_path(cache_dir: str | Path, encoder_name: str, collection: TextCollect
     key = encoder_name
     folder = Path(encoder_name.removeprefix("mlm:")).expanduser()
     if folder.is_dir():
-        weights = folder / "model.safetensors"
-        stamp = f"{weights.stat().st_size}-{weights.stat().st_mtime_ns}" if weights.is_file() else ""
+        # model.safetensors: a transformers/xling checkpoint; encoder.safetensors: a trained usem3.
+        found = [folder / name for name in ("model.safetensors", "encoder.safetensors") if (folder / name).is_file()]
+        stamp = f"{found[0].stat().st_size}-{found[0].stat().st_mtime_ns}" if found else ""
         key = f"{encoder_name[:4] if encoder_name.startswith('mlm:') else ''}{folder.resolve()}#{stamp}"
     digest = hashlib.sha1(f"{key}\x1f{collection.fingerprint}".encode()).hexdigest()[:20]
     return Path(cache_dir) / "embeddings" / f"{digest}.npy"

