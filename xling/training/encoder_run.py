@@ -32,7 +32,7 @@ from xling.core.usem3_torch import ENCODER_MANIFEST, USEM3_TORCH, TorchUsem3Enco
 from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, teacher_student_loss
-from xling.training.runner import _Run, _seed_everything, latest_checkpoint, publish_model
+from xling.training.runner import _Run, _seed_everything, latest_checkpoint, publish_model, warmup_then_linear
 
 
 class MemoTeacher:
@@ -104,13 +104,7 @@ class EncoderRun(_Run):
              {"params": [new_rows], "weight_decay": 0.0, "lr": table_lr}], lr=loop.lr
         )
         self.table_optimizer = torch.optim.SparseAdam([table], lr=table_lr) if table.requires_grad else None
-        warmup, total = loop.warmup_steps, loop.steps
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total - step) / max(1, total - warmup))
-
+        schedule = warmup_then_linear(loop.warmup_steps, loop.steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.table_scheduler = (torch.optim.lr_scheduler.LambdaLR(self.table_optimizer, schedule)
                                 if self.table_optimizer else None)

@@ -76,6 +76,23 @@ def is_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def warmup_then_linear(warmup: int, total: int):
+    """The learning-rate factor per step: linear warm-up over ``warmup`` steps, then linear decay to 0
+    at ``total``.
+
+    >>> schedule = warmup_then_linear(2, 10)
+    >>> [round(schedule(step), 3) for step in (0, 1, 2, 6, 10)]
+    [0.5, 1.0, 1.0, 0.5, 0.0]
+    """
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return schedule
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of a run (``.partial`` folders are ignored)."""
     folder = run_dir / CHECKPOINTS
@@ -209,14 +226,7 @@ class _Run:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": loop.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=loop.lr
         )
-        warmup, total = loop.warmup_steps, loop.steps
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_then_linear(loop.warmup_steps, loop.steps))
         # Each process draws its own batches; a resumed run draws new ones from where it stopped.
         self.rng = np.random.default_rng([loop.seed, self.start_step, self.rank])
         if state is not None:
