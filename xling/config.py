@@ -76,6 +76,9 @@ class AppConfig:
         public: a public deployment (``SPACE_ID`` is set, as on Hugging Face Spaces): training runs
             need ``admin_token``, and with none configured the fine-tune tab is read-only.
         admin_token: ``XLING_ADMIN_TOKEN``; never shown (``repr`` leaves it out).
+        warm_up: when the first page is opened, load the default masked LM and language detectors
+            and compile UMAP in the background, so the first click does not wait for them
+            (``XLING_WARM_UP=0`` turns it off).
 
     Example:
         >>> AppConfig.from_env({"XLING_ENCODER": "checkpoints/xling-mini"}).encoder
@@ -90,6 +93,7 @@ class AppConfig:
     max_models: int = 4
     public: bool = False
     admin_token: str | None = field(default=None, repr=False)
+    warm_up: bool = True
 
     def __post_init__(self) -> None:
         if self.paths is None:
@@ -107,4 +111,5 @@ class AppConfig:
             paths=Paths.from_env(),
             public=bool(env.get("SPACE_ID")),
             admin_token=env.get("XLING_ADMIN_TOKEN") or None,
+            warm_up=(env.get("XLING_WARM_UP") or "1").strip().lower() not in {"0", "false", "no", "off"},
         )

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from xling.config import AppConfig, Paths
+from xling.config import REPO_ROOT, AppConfig, Paths
 from xling.core.services import Services
 from xling.errors import ModelLoadError
 
@@ -94,3 +94,35 @@ def test_shared_objects_do_not_push_models_out(app_checkpoints, tmp_path):
     assert [kind for kind, _ in services.loaded()] == ["encoder", "search"]
     with pytest.raises(ValueError):
         services.shared("encoder", "b", object)
+
+
+def test_warm_up_loads_the_defaults_once_in_the_background(app_checkpoints, tmp_path, monkeypatch):
+    from xling.core import projection
+
+    compiled = []
+    monkeypatch.setattr(projection, "warm_up_umap", lambda: compiled.append(True))
+    paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
+    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+    assert services.warm_up_in_background() is True
+    assert services.warm_up_in_background() is False               # once per process
+    services._warming.join(timeout=120)
+    kinds = {kind for kind, _ in services.loaded()}
+    assert {"masked_lm", "detector"} <= kinds and compiled == [True]
+    off = Services(AppConfig(masked_lm="tiny-xling", paths=paths, warm_up=False))
+    assert off.warm_up_in_background() is False and off.loaded() == []
+
+
+def test_a_failed_warm_up_step_is_logged_and_the_rest_still_runs(tmp_path, monkeypatch, caplog):
+    from xling.core import projection
+
+    monkeypatch.setattr(projection, "warm_up_umap", lambda: None)
+    paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=tmp_path / "none")
+    services = Services(AppConfig(masked_lm="missing-model", paths=paths))
+    assert services.warm_up() == ["fastText", "UMAP"]
+    assert "warm-up of the masked LM failed" in caplog.text
+
+
+def test_umap_warm_up_compiles_on_a_tiny_sample():
+    from xling.core.projection import warm_up_umap
+
+    warm_up_umap()  # no error; the first real map then skips numba's compilation

@@ -45,3 +45,11 @@ def test_app_file_is_thin_and_builds_from_the_environment():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["cfg"] == ["some-mlm", "some-encoder"]
     assert result["heavy"] == [], "building the app must not load models or heavy libraries"
+
+
+def test_opening_the_page_starts_the_warm_up(tiny_services):
+    from xling.ui.app import build_app
+
+    demo = build_app(services=tiny_services)
+    warm = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "warm_up_in_background"]
+    assert len(warm) == 1 and warm[0].targets == [(demo._id, "load")]  # the page's load event, nothing else

@@ -350,6 +350,13 @@ def _tsne(x: np.ndarray, dims: int, seed: int, perplexity: float) -> np.ndarray:
     return tsne.fit_transform(x)
 
 
+def warm_up_umap() -> None:
+    """Import UMAP and compile its numba code on a tiny random sample (the first real map would
+    otherwise spend ~20 s of a 2-core machine on it; compiled code stays for the process)."""
+    sample = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
+    _umap(sample, 2, 0, n_neighbors=15, min_dist=0.1)
+
+
 def _umap(x: np.ndarray, dims: int, seed: int, n_neighbors: int, min_dist: float) -> np.ndarray:
     import warnings
 

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from typing import Any, TypeVar
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
 from xling.core.encoders import ENCODER_MANIFEST, USEM3
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -49,6 +52,7 @@ class Services:
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     # ------------------------------------------------------------------ names and folders
 
@@ -154,6 +158,35 @@ class Services:
         limit = self.config.max_upload_mb * 2**20
         # Uploads are read each time (their temporary path may be reused for other content).
         return read_text_file(path, max_bytes=limit)
+
+    # ------------------------------------------------------------------ warm-up
+
+    def warm_up_in_background(self) -> bool:
+        """Start :meth:`warm_up` in a daemon thread, once per process; ``True`` if this call started it."""
+        with self._guard:
+            if self._warming is not None or not self.config.warm_up:
+                return False
+            self._warming = threading.Thread(target=self.warm_up, name="xling-warm-up", daemon=True)
+        self._warming.start()
+        return True
+
+    def warm_up(self) -> list[str]:
+        """Do now what the first clicks would otherwise wait for: load the default masked LM with its
+        language head (language detection, masked prediction) and fastText, and compile UMAP's numba
+        code (the first map took ~25 s, mostly compilation). A failure is logged and left for the
+        tab that needs the model to report. Returns what was warmed."""
+        from xling.core.projection import warm_up_umap
+
+        steps = [("masked LM", lambda: self.masked_lm()), ("language detector", lambda: self.detector()),
+                 ("fastText", self.reference_detector), ("UMAP", warm_up_umap)]
+        done = []
+        for name, step in steps:
+            try:
+                step()
+                done.append(name)
+            except Exception:  # noqa: BLE001 - the tab that needs it will say what is wrong
+                logger.warning("warm-up of the %s failed", name, exc_info=True)
+        return done
 
     # ------------------------------------------------------------------ cache
 

@@ -56,6 +56,8 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
                 create_map_tab(services)
             with gr.Tab("Fine-tune", id="finetune"):
                 create_finetune_tab(services)
+        # The first page view starts loading the defaults in the background (AppConfig.warm_up).
+        demo.load(services.warm_up_in_background, queue=False, api_visibility="private")
     return demo
 
 
