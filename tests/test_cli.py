@@ -194,9 +194,7 @@ def test_help_exits_0(capsys):
     assert "--encoder" in capsys.readouterr().out
 
 
-def test_parser_defaults_come_from_config():
-    from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
-
+def test_repeatable_model_flags_leave_the_default_to_the_command():
     parser = build_parser()
     assert parser.parse_args(["eval", "retrieval", "--data", "p"]).encoder is None  # the command uses DEFAULT_ENCODER
     # --detector repeats; with none given the command uses DEFAULT_DETECTOR (see test_eval_langid_json).

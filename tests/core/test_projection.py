@@ -233,7 +233,12 @@ def test_projection_store_memory_and_disk(tmp_path):
     assert np.load(tmp_path / f"{key}.npy").shape == (6, 2)
 
 
-def test_compute_map_on_the_demo_corpus(tiny_services):
+def test_compute_map_on_the_demo_corpus(tiny_services, monkeypatch):
+    from xling.core import projection
+
+    measured = []
+    real_metrics = projection.space_metrics
+    monkeypatch.setattr(projection, "space_metrics", lambda *a, **k: measured.append(1) or real_metrics(*a, **k))
     collection = tiny_services.collection()
     seen = []
     result = compute_map(tiny_services, collection, ["de", "fr", "en"], 150, ["tiny-xling", "mlm:tiny-xling"],
@@ -246,8 +251,10 @@ def test_compute_map_on_the_demo_corpus(tiny_services):
         assert -1 <= view.metrics.silhouette <= 1 and view.metrics.n_languages == 3
     assert seen[-1] == 1.0 and seen == sorted(seen)
     assert list((tiny_services.cache_dir / "projections").glob("*.npy"))
+    measured_before = len(measured)
     again = compute_map(tiny_services, collection, ["de", "fr", "en"], 150, ["tiny-xling"], "pca", 2, seed=0)
     assert np.array_equal(again.views[0].coords, result.views[0].coords)
+    assert len(measured) == measured_before and again.views[0].metrics == result.views[0].metrics  # reused
     with pytest.raises(XlingError, match="choose an encoder"):
         compute_map(tiny_services, collection, ["de"], 150, ["", " "], "pca")
 

@@ -330,8 +330,13 @@ def project(vectors: np.ndarray, method: str, dims: int = 2, seed: int = 0, **pa
 
 def _pca(x: np.ndarray, dims: int) -> np.ndarray:
     centred = x.astype(np.float64) - x.mean(axis=0, keepdims=True)
-    u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    components = vt[:dims]
+    if len(centred) > centred.shape[1]:
+        # Many points: the top eigenvectors of the small (features x features) covariance are the
+        # principal axes; much cheaper than an SVD of the whole (points x features) matrix.
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        components = vectors[:, np.argsort(values)[::-1][:dims]].T
+    else:
+        components = np.linalg.svd(centred, full_matrices=False)[2][:dims]
     # An SVD's signs are arbitrary: make each component's largest coefficient positive.
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     out = centred @ (components * signs[:, None]).T
@@ -753,7 +758,9 @@ def compute_map(services: Any, collection: TextCollection, languages: Sequence[s
         key = ProjectionStore.key(encoder_key, sample.key, method, dims, seed, options)
         coords = store.get(key, len(sample), dims, lambda: project(vectors, method, dims, seed, **options))
         tell(start + 0.9 * share, f"measuring the {name} space")
-        metrics = space_metrics(vectors, sample.langs, sample.groups, seed=seed)
+        # Scores depend on the vectors only (not the projection); a redrawn map reuses them.
+        metrics = services.shared("space-metrics", f"{encoder_key}|{sample.key}|{seed}",
+                                  lambda: space_metrics(vectors, sample.langs, sample.groups, seed=seed))
         views.append(MapView(name, method, dims, coords, vectors, metrics))
     tell(1.0, "done")
     return MapResult(sample, tuple(views), {"method": method, "dims": dims, "seed": seed, **options})

@@ -315,7 +315,7 @@ def render_counts(full: dict, demo: dict | None) -> str:
     lines = [
         f"Languages: {len(full['languages'])} ({', '.join(full['languages'])}).",
         f"Translation groups: {', '.join(f'{k} {v}' for k, v in sorted(full['groups'].items()))}.",
-        f"Parallel segments by source: "
+        "Parallel segments by source: "
         + ", ".join(f"{k} {v}" for k, v in sorted(full["parallel_by_source"].items())) + ".",
         "",
         "| lang | parallel train | dev | test | demo parallel | mono train | dev | test |",
