@@ -81,10 +81,11 @@ def test_hnsw_filters_overfetch_or_fall_back_to_exact(hnsw_case) -> None:
         assert recall >= 0.95
 
 
-def test_auto_switches_to_hnsw_at_the_limit_and_pads_short_results() -> None:
+def test_auto_picks_exact_flat_or_hnsw_by_size_and_pads_short_results() -> None:
     vectors = unit_rows(50, 8, seed=6)
     assert build_index(vectors, "auto", exact_limit=51).kind == "exact"
-    assert build_index(vectors, "auto", exact_limit=50).kind == "hnsw"
+    assert build_index(vectors, "auto", exact_limit=50).kind == "flat"            # exact, by FAISS
+    assert build_index(vectors, "auto", exact_limit=10, hnsw_limit=50).kind == "hnsw"
     mask = np.zeros(50, dtype=bool)
     mask[[3, 7]] = True
     for kind in ("exact", "flat", "hnsw"):

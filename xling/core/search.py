@@ -48,8 +48,13 @@ MiningMode = Literal["mutual", "forward", "threshold"]
 
 INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "flat", "hnsw")
 MINING_MODES: tuple[str, ...] = ("mutual", "forward", "threshold")
-#: ``auto`` searches exactly (numpy) below this many rows and builds a FAISS HNSW index at or above.
+#: ``auto`` searches exactly with numpy below this many rows, exactly with FAISS (``flat``) up to
+#: :data:`HNSW_LIMIT`, and builds a FAISS HNSW graph above. Exact search stays exact: on random 512-d
+#: vectors HNSW (M 32, efSearch 128) found 23 % of the true top 10 at 100k rows and 4 % at 1M, and
+#: one thread takes ~40 min to build it over 1M rows; FAISS flat answers a query over 1M rows in
+#: ~80 ms (benchmarks/search_speed.py).
 EXACT_LIMIT = 100_000
+HNSW_LIMIT = 2_000_000
 #: The language whose text explains a hit's translation group.
 PIVOT_LANGUAGE = "en"
 MAX_TOP_K = 100
@@ -235,16 +240,26 @@ class MiningResult:
 # --------------------------------------------------------------------------- indexes and search
 
 
+def auto_kind(rows: int, exact_limit: int = EXACT_LIMIT, hnsw_limit: int = HNSW_LIMIT) -> str:
+    """What ``auto`` builds for ``rows`` vectors.
+
+    >>> auto_kind(1_000), auto_kind(500_000), auto_kind(5_000_000)
+    ('exact', 'flat', 'hnsw')
+    """
+    return "exact" if rows < exact_limit else "flat" if rows < hnsw_limit else "hnsw"
+
+
 def build_index(vectors: np.ndarray, kind: IndexKind | str = "auto", *, exact_limit: int = EXACT_LIMIT,
-                hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
+                hnsw_limit: int = HNSW_LIMIT, hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
                 ef_search: int = HNSW_EF_SEARCH) -> SearchIndex:
     """Make ``vectors`` searchable by inner product (cosine for unit rows).
 
     Args:
         vectors: ``(n, dim)`` rows.
         kind: ``exact`` (numpy matrix product), ``flat`` (FAISS exact), ``hnsw`` (FAISS graph,
-            approximate, fast on large sets) or ``auto``: ``exact`` below ``exact_limit`` rows, else ``hnsw``.
-        exact_limit: the ``auto`` switch point.
+            approximate, fast on large sets) or ``auto``: ``exact`` below ``exact_limit`` rows,
+            ``flat`` below ``hnsw_limit``, else ``hnsw``.
+        exact_limit, hnsw_limit: the ``auto`` switch points.
         hnsw_m: HNSW links per node.
         ef_construction: HNSW build-time candidate list size.
         ef_search: HNSW query-time candidate list size.
@@ -260,7 +275,7 @@ def build_index(vectors: np.ndarray, kind: IndexKind | str = "auto", *, exact_li
     if kind not in INDEX_KINDS:
         raise ValueError(f"unknown index kind {kind!r}; use one of {', '.join(INDEX_KINDS)}")
     if kind == "auto":
-        kind = "exact" if len(vectors) < exact_limit else "hnsw"
+        kind = auto_kind(len(vectors), exact_limit, hnsw_limit)
     if kind == "exact":
         return SearchIndex(vectors=vectors, kind="exact")
     import faiss
@@ -625,7 +640,7 @@ class SearchEngine:
         from xling.core.embedding_cache import cache_path, embed_collection
 
         if kind == "auto":
-            kind = "exact" if len(collection) < EXACT_LIMIT else "hnsw"
+            kind = auto_kind(len(collection))
         key = f"{cache_path('', encoder.name, collection).name}:{kind}"
         with self._guard:
             if key in self._indexes:
