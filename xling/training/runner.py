@@ -385,6 +385,10 @@ class _Run:
             loss = sum(weights[name] * value for name, value in parts.items())
         return self._optimise(loss, parts), n_tokens
 
+    def _optimizers(self) -> list[tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]]:
+        """Each optimiser with its schedule, stepped in this order after every backward pass."""
+        return [(self.optimizer, self.scheduler)]
+
     def _optimise(self, loss: torch.Tensor, parts: dict[str, torch.Tensor]) -> dict[str, float]:
         model = self.model
         if not torch.isfinite(loss):
@@ -394,10 +398,13 @@ class _Run:
             self.accelerator.clip_grad_norm_(self.forward_model.parameters(), 1.0)
         else:
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+            # Sparse gradients (an embedding table trained by SparseAdam) are not clipped: their
+            # optimiser scales each row on its own.
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is None or not p.grad.is_sparse], 1.0)
+        for optimizer, scheduler in self._optimizers():
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
         values = {name: float(value.detach()) for name, value in parts.items()}
         values["loss"] = float(loss.detach())
         return values

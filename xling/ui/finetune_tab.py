@@ -41,7 +41,7 @@ import pandas as pd
 
 from xling.config import REPO_ROOT, AppConfig
 from xling.core import map_figures, projection
-from xling.core.encoders import ENCODER_MANIFEST, USEM3
+from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.texts import load_corpus_collection
@@ -61,7 +61,7 @@ POLL_SECONDS = 2.0
 #: Sentences on the before/after map.
 MAP_TEXTS = 300
 #: Files that make a run folder a model: an xling checkpoint, or a saved encoder (``task: encoder``).
-MODEL_MANIFESTS = ("xling.json", ENCODER_MANIFEST)
+MODEL_MANIFESTS = (XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST)
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
