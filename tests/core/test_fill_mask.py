@@ -209,6 +209,22 @@ def test_trained_language_vectors_condition_the_prediction(trained_bundle):
         [c.probability for c in german.masks[0].candidates], abs=1e-6)
 
 
+@pytest.mark.parametrize("sequential", [True, False])
+def test_detection_reads_the_first_pass_and_costs_no_pass_of_its_own(trained_bundle, sequential):
+    text = "Die Katze [MASK] auf dem [MASK]."
+    calls = []
+    backbone = trained_bundle.xling.backbone.base_model
+    hook = backbone.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        auto = fill_masks(trained_bundle, text, k=5, sequential=sequential)
+        assert len(calls) == (2 if sequential else 1)  # one encoder pass per step, detection included
+    finally:
+        hook.remove()
+    given = fill_masks(trained_bundle, text, k=5, sequential=sequential, language=auto.language_used)
+    assert auto.language_used is not None and auto.masks == given.masks
+    assert auto.detected.code == auto.language_used and 0 < auto.detected.probability <= 1
+
+
 def test_run_fill_mask_uses_services_and_shows_the_chosen_name(tiny_services):
     result = run_fill_mask(tiny_services, "The cat [MASK] on the sofa.", "tiny-mlm", k=2)
     assert result.model == "tiny-mlm" and result.detected.source == "fasttext"

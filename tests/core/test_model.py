@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from xling.core.model import HEADS, MANIFEST, XlingModel
+from xling.core.model import HEADS, MANIFEST, XlingModel, speed_up_vocab_projection
 from xling.errors import ModelLoadError
 
 
@@ -44,6 +44,31 @@ def test_embed_and_predict(model):
     assert vectors.shape == (3, 24) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     hits = model.predict_languages(["Bonjour"], k=3)[0]
     assert len(hits) == 3 and hits[0][1] >= hits[1][1] >= hits[2][1]
+
+
+def test_batches_sorted_by_length_keep_the_callers_order(model):
+    texts = ["Ein sehr langer deutscher Satz über den Zug nach Berlin und zurück.", "Hi", "你好世界", "Bonjour à tous"]
+    together = model.language_probabilities(texts, batch_size=2)
+    alone = np.concatenate([model.language_probabilities([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.allclose(model.embed(texts, batch_size=3), np.concatenate([model.embed([t]) for t in texts]), atol=1e-5)
+    assert model.embed([]).shape == (0, 24)
+
+
+def test_vocab_projection_fast_path_gives_the_same_logits_and_follows_training(tiny_xling_dir):
+    model = XlingModel.load(tiny_xling_dir)
+    decoder = model.mlm_head.predictions.decoder
+    assert type(decoder).__name__ == "_VocabProjection" and not speed_up_vocab_projection(model.backbone)
+    assert decoder.weight is model.backbone.get_input_embeddings().weight  # still tied
+    states = torch.randn(3, 5, decoder.in_features)
+    plain = torch.nn.functional.linear(states, decoder.weight, decoder.bias)
+    with torch.no_grad():
+        assert torch.allclose(decoder(states), plain, atol=1e-5)
+    assert decoder(states).requires_grad  # training takes the plain path, gradients flow
+    with torch.no_grad():
+        decoder.weight.add_(1.0)  # a training step changes the weight: the cached copy follows
+        assert torch.allclose(decoder(states), torch.nn.functional.linear(states, decoder.weight, decoder.bias), atol=1e-4)
+    assert set(model.state_dict()) == set(XlingModel.load(tiny_xling_dir).state_dict())
 
 
 def test_round_trip_and_hf_loaders(tiny_xling_dir, model, tmp_path):

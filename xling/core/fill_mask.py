@@ -321,9 +321,16 @@ def fill_masks(
     ids, dropped, notes = _fit(ids, limit, mask_id, set(tokenizer.all_special_ids) - {mask_id})
     n_tokens = len(ids) + dropped
 
-    detection_text = " ".join(mask_pattern(mask_token).sub(" ", normalized).split())
-    language_used, detected, language_notes = _choose_language(bundle, language, detection_text, detector)
-    notes = language_notes + notes
+    without_masks = " ".join(mask_pattern(mask_token).sub(" ", normalized).split())
+    requested = _requested_language(bundle, language)
+    detected = None
+    if requested is None and without_masks and not bundle.has_language_head and detector is not None:
+        detected = _detect_with(detector, without_masks)
+    # An xling model's own head reads the first forward pass instead (the language vector is added
+    # after the encoder), so detecting costs no pass of its own.
+    head_detects = requested is None and bool(without_masks) and bundle.has_language_head
+    language_used, language_notes = (None, []) if head_detects else \
+        _conditioning(bundle, requested, detected, bool(without_masks))
 
     device = next(bundle.model.parameters()).device
     marker = _word_marker(tokenizer)
@@ -332,11 +339,21 @@ def fill_masks(
     with torch.inference_mode():
         input_ids = torch.tensor([ids], device=device)
         attention = torch.ones_like(input_ids)
-        lang_ids = bundle.xling.language_ids([language_used]) if language_used else None
         positions = (input_ids[0] == mask_id).nonzero().flatten().tolist()
         steps = [[p] for p in positions] if sequential else [positions]
-        for step in steps:
-            for position, probs in zip(step, _mask_probabilities(bundle, input_ids, attention, step, lang_ids)):
+        for number_of_step, step in enumerate(steps):
+            if bundle.xling is None:
+                logits = bundle.model(input_ids=input_ids, attention_mask=attention).logits[0, step]
+            else:
+                out = bundle.xling(input_ids, attention, want_lid=head_detects and number_of_step == 0)
+                if out.lid_logits is not None:
+                    detected = _head_guess(bundle, out.lid_logits[0])
+                    language_used, language_notes = _conditioning(bundle, None, detected, True)
+                lang_ids = bundle.xling.language_ids([language_used]) if language_used else None
+                wanted = torch.zeros_like(input_ids, dtype=torch.bool)
+                wanted[0, step] = True
+                logits = bundle.xling.mlm_logits(out.hidden, wanted, lang_ids)
+            for position, probs in zip(step, logits.float().softmax(-1)):
                 values, indices = probs.topk(min(int(k), probs.shape[-1]))
                 number = len(predictions)
                 scored = None
@@ -347,6 +364,7 @@ def fill_masks(
                 # Sequential: later masks see this mask's best choice.
                 input_ids[0, position] = candidates[0].token_id
 
+    notes = language_notes + notes
     bare = next((c.piece for p in predictions for c in p.candidates if not c.token), None)
     if bare:
         notes.append(f"{bare!r} alone is the word-start marker: the model expects a new word there but "
@@ -405,51 +423,55 @@ def _fit(ids: list[int], limit: int, mask_id: int, specials: set[int]) -> tuple[
     return ids[:head] + window + ids[tail:], len(ids) - limit, [note]
 
 
-def _mask_probabilities(bundle: Any, input_ids: Any, attention: Any, positions: list[int], lang_ids: Any) -> Any:
-    """``(len(positions), vocab)`` probabilities at ``positions`` (one forward pass)."""
-    if bundle.xling is not None:  # the MLM head only on the masked rows; language vector if given
-        wanted = input_ids.new_zeros(input_ids.shape, dtype=bool)
-        wanted[0, positions] = True
-        logits = bundle.xling(input_ids, attention, mlm_positions=wanted, lang_ids=lang_ids).mlm_logits
-    else:
-        logits = bundle.model(input_ids=input_ids, attention_mask=attention).logits[0, positions]
-    return logits.float().softmax(-1)
+def _requested_language(bundle: Any, language: str | None) -> str | None:
+    """The language code asked for (``None``: ``"auto"``, detect it).
 
-
-def _choose_language(bundle: Any, language: str | None, text: str, detector: Any | None
-                     ) -> tuple[str | None, LanguageGuess | None, list[str]]:
-    """Which language to condition on, what was detected, and notes for the user."""
+    Raises:
+        DataError: a code the model does not know.
+    """
     from xling.core.detectors import normalize_lang_code
 
     requested = (language or AUTO).strip()
-    auto = requested.lower() == AUTO
-    detected = None
-    if auto and text:
-        if bundle.has_language_head:
-            code, prob = bundle.xling.predict_languages([text], k=1)[0][0]
-            detected = LanguageGuess(code, float(prob), "the model's language-ID head")
-        elif detector is not None:
-            guesses = detector.predict([text], k=1)[0]
-            if guesses:
-                detected = LanguageGuess(guesses[0][0], float(guesses[0][1]), getattr(detector, "name", "detector"))
-    wanted = (detected.code if detected else None) if auto else normalize_lang_code(requested)
-    known = bundle.languages
-    if not auto and known and wanted not in known:
+    if requested.lower() == AUTO:
+        return None
+    code, known = normalize_lang_code(requested), bundle.languages
+    if known and code not in known:
         shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
         raise DataError(f"language {requested!r} is not one of this model's {len(known)} languages ({shown})")
+    return code
 
+
+def _detect_with(detector: Any, text: str) -> LanguageGuess | None:
+    """An outside detector's best guess for ``text`` (a model without a language-ID head)."""
+    guesses = detector.predict([text], k=1)[0]
+    if not guesses:
+        return None
+    return LanguageGuess(guesses[0][0], float(guesses[0][1]), getattr(detector, "name", "detector"))
+
+
+def _head_guess(bundle: Any, lid_logits: Any) -> LanguageGuess:
+    """The language-ID head's best guess from its logits for one text."""
+    probs = lid_logits.float().softmax(-1)
+    best = int(probs.argmax())
+    return LanguageGuess(bundle.languages[best], float(probs[best]), "the model's language-ID head")
+
+
+def _conditioning(bundle: Any, requested: str | None, detected: LanguageGuess | None, has_words: bool
+                  ) -> tuple[str | None, list[str]]:
+    """The language to condition on (``None``: unconditioned) and notes for the user."""
+    wanted = requested if requested is not None else (detected.code if detected else None)
     if bundle.xling is None:
-        return None, detected, ["This model has no language vectors: prediction is not conditioned on a language."]
+        return None, ["This model has no language vectors: prediction is not conditioned on a language."]
     if not bundle.has_language_embedding:
-        return None, detected, ["This model's language vectors were not trained, so prediction is not "
-                                "conditioned on a language."]
+        return None, ["This model's language vectors were not trained, so prediction is not "
+                      "conditioned on a language."]
     if wanted is None:
-        return None, detected, ["No language could be detected from a text without words: prediction is "
-                                "not conditioned on a language."]
-    if wanted not in known:
-        return None, detected, [f"The detected language {wanted!r} is not one the model knows: prediction is "
-                                "not conditioned on a language."]
-    return wanted, detected, []
+        return None, ["No language could be detected from a text without words: prediction is not "
+                      "conditioned on a language."]
+    if wanted not in bundle.languages:
+        return None, [f"The detected language {wanted!r} is not one the model knows: prediction is "
+                      "not conditioned on a language."]
+    return wanted, []
 
 
 def _word_marker(tokenizer: Any) -> str | None:

@@ -144,6 +144,9 @@ def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
             f"is outside the model's vocabulary"
         )
 
+    from xling.core.model import speed_up_vocab_projection
+
+    speed_up_vocab_projection(model)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     model.eval()
     return model, tokenizer
