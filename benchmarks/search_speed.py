@@ -1,20 +1,25 @@
-"""Search speed: xling's index (exact below 100,000 rows, FAISS HNSW at or above) against numpy exact search.
+"""Search speed: xling's indexes (numpy exact, FAISS flat, IVF, HNSW) against numpy exact search.
 
     OMP_NUM_THREADS=1 python -m benchmarks.search_speed [--quick] [--markdown]
 
-On random unit 512-d float32 vectors, 100,000 and 1,000,000 rows (``--quick``: 100,000 only and
-fewer queries), one query at a time (batch of 1): latency per query (p50 and p95 over the queries),
-recall@10 against exact search and the time to build the index. The baseline is plain numpy: a
-matrix-vector product and ``argpartition``. The cases, all through :mod:`xling.core.search`
-(:func:`~xling.core.search.build_index` and :func:`~xling.core.search.search`, what the search tab
-uses): ``auto`` (what the app builds for that many rows: HNSW from 100,000 rows on), ``exact``
-(xling's own numpy path), ``flat`` (FAISS ``IndexFlatIP``) and the HNSW index searched with a
-larger ``efSearch``. Target (issue 7): 1M rows under 20 ms a query at recall@10 >= 0.95.
+Two kinds of 512-d unit vectors, one query at a time (batch of 1), one thread:
 
-Random vectors in 512 dimensions are the hard case for approximate search (no structure: the 10th
-neighbour is barely closer than the 1,000th); real sentence vectors do better. Building HNSW on
-one thread is what takes the time: about 4 minutes for 100k rows (so ``--quick`` takes about 5) and
-40 for 1M (full mode: about 50 minutes, 5 GB of memory at its peak).
+- **corpus**: what the search tab indexes, sentence vectors: the harvested corpus's distinct texts
+  through the default encoder (xling-encoder), held-out texts as queries
+  (:mod:`benchmarks.corpus_vectors`; encoding 1M texts takes ~20 min on two workers the first
+  time, then they are read from ``~/.cache/xling/bench``);
+- **random**: Gaussian directions, the worst case for approximate search (no structure: the 10th
+  neighbour is barely closer than the 1,000th).
+
+Sizes 100,000 and 1,000,000 rows (``--quick``: 100,000, and corpus vectors only if they are
+already cached). Reported per case: latency per query (p50, p95 for what ``auto`` builds), recall@10
+against exact search, and the time to build the index. The baseline is plain numpy (a
+matrix-vector product and ``argpartition``). The cases, all through :mod:`xling.core.search`
+(:func:`~xling.core.search.build_index` and :func:`~xling.core.search.search`, what the search tab
+calls): ``auto`` (what the app builds for that many rows), ``exact`` (numpy), ``flat`` (FAISS
+``IndexFlatIP``), ``ivf`` with a sweep of ``nprobe`` (a query-time setting on one built index) and,
+at 100k rows in full mode, ``hnsw`` (its build takes ~4 min over 100k rows and ~40 over 1M on one
+thread, so 1M is left out). Target (issue 7): 1M rows under 20 ms a query at recall@10 >= 0.95.
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ from benchmarks import common
 
 DIM = 512
 K = 10
-#: 100,000 rows: where ``auto`` switches to HNSW; 1,000,000: the issue's large case.
 SIZES_FULL = (100_000, 1_000_000)
 SIZES_QUICK = (100_000,)
-#: efSearch values tried on the built HNSW index besides xling's default (a query-time setting).
-EF_SWEEP = (512, 2048)
+#: nprobe values tried on one built IVF index (xling's default among them).
+NPROBE_SWEEP = (8, 16, 32, 64, 128)
+#: efSearch values tried on one built HNSW index (100k rows, full mode only).
+EF_SWEEP = (128, 512)
 #: Per-query latency target of issue 7, and its recall bar.
 TARGET_MS = 20.0
 TARGET_RECALL = 0.95
@@ -100,80 +106,89 @@ def xling_search(index) -> Callable[[np.ndarray], np.ndarray]:
     return lambda query: search(query[None, :], index, k=K).indices[0]
 
 
-def time_auto_index(vectors: np.ndarray, queries: np.ndarray, n_exact_queries: int
-                    ) -> tuple[str, float, dict[str, tuple[list[float], list[np.ndarray]]]]:
-    """Build what the app builds for this many rows (auto) and time it against numpy, xling's exact
-    path and (for HNSW) wider ``efSearch``: ``(case name, build seconds, timings)``."""
-    from xling.core.search import HNSW_EF_SEARCH, build_index
-
-    say(f"building the auto index over {len(vectors):,} rows")
-    start = time.perf_counter()
-    index = build_index(vectors)
-    build_s = time.perf_counter() - start
-    say(f"built {index.kind} in {build_s:.0f} s; timing {len(queries)} queries")
-    auto = f"xling auto ({index.kind}, efSearch {HNSW_EF_SEARCH})" if index.kind == "hnsw" else "xling auto (exact)"
-    cases = {"numpy": lambda query: numpy_top_k(vectors, query), auto: xling_search(index),
-             "xling exact (numpy)": xling_search(build_index(vectors, "exact"))}
-    if index.kind == "hnsw":
-        cases |= {f"HNSW efSearch {ef}": xling_search(dataclasses.replace(index, ef_search=ef)) for ef in EF_SWEEP}
-    return auto, build_s, interleaved(cases, queries, {"xling exact (numpy)": n_exact_queries})
-
-
-def time_flat_index(vectors: np.ndarray, queries: np.ndarray) -> tuple[float, tuple[list[float], list[np.ndarray]]]:
-    """FAISS's flat index (it holds its own copy of the vectors): build seconds and timings."""
+def built(vectors: np.ndarray, kind: str) -> tuple[object, float]:
+    """``(index, build seconds)``."""
     from xling.core.search import build_index
 
-    say(f"building the flat index; timing {len(queries)} queries")
+    say(f"building {kind} over {len(vectors):,} rows")
     start = time.perf_counter()
-    index = build_index(vectors, "flat")
-    build_s = time.perf_counter() - start
-    return build_s, interleaved({"flat": xling_search(index)}, queries)["flat"]
+    index = build_index(vectors, kind)
+    seconds = time.perf_counter() - start
+    say(f"built {index.kind} in {seconds:.1f} s")
+    return index, seconds
 
 
-def run_size(n: int, n_queries: int, n_exact_queries: int) -> list[common.Result]:
-    """Every case on ``n`` rows (each index is freed before the next is built)."""
-    from xling.core.search import EXACT_LIMIT
+def run_case(data: str, vectors: np.ndarray, queries: np.ndarray, quick: bool) -> list[common.Result]:
+    """Every index on ``vectors`` (``data``: ``corpus`` or ``random``), timed on ``queries``."""
+    from xling.core.search import IVF_NPROBE, auto_kind
 
-    label = f"{n // 1000:,}k" if n < 1_000_000 else f"{n / 1e6:g}M"
-    absolute = TARGET_MS if n >= 1_000_000 else None
-    vectors = unit_vectors(n, seed=n)
-    queries = unit_vectors(n_queries, seed=1)
-    auto, build_s, timed = time_auto_index(vectors, queries, n_exact_queries)
-    gc.collect()
-    flat_build, timed["xling flat (FAISS IndexFlatIP)"] = time_flat_index(vectors, queries[:n_exact_queries])
-
+    n = len(vectors)
+    label = f"{data}, {n // 1000:,}k" if n < 1_000_000 else f"{data}, {n / 1e6:g}M"
+    exact_queries = len(queries) if n < 1_000_000 else min(len(queries), 100)
+    auto = auto_kind(n)
+    cases: dict[str, Callable[[np.ndarray], np.ndarray]] = {"numpy": lambda query: numpy_top_k(vectors, query)}
+    builds: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    exact, builds["exact (numpy)"] = built(vectors, "exact")
+    cases["exact (numpy)"] = xling_search(exact)
+    flat, builds["flat (FAISS IndexFlatIP)"] = built(vectors, "flat")
+    cases["flat (FAISS IndexFlatIP)"] = xling_search(flat)
+    ivf, ivf_build = built(vectors, "ivf")
+    for nprobe in NPROBE_SWEEP:
+        name = f"ivf, nprobe {nprobe}"
+        cases[name], builds[name] = xling_search(dataclasses.replace(ivf, nprobe=nprobe)), ivf_build
+        notes[name] = f"{ivf.faiss_index.nlist} lists" + ("; xling's default" if nprobe == IVF_NPROBE else "")
+    if not quick and n < 1_000_000:
+        hnsw, hnsw_build = built(vectors, "hnsw")
+        for ef in EF_SWEEP:
+            name = f"hnsw, efSearch {ef}"
+            cases[name], builds[name] = xling_search(dataclasses.replace(hnsw, ef_search=ef)), hnsw_build
+    auto_case = {"exact": "exact (numpy)", "flat": "flat (FAISS IndexFlatIP)", "ivf": f"ivf, nprobe {IVF_NPROBE}"}[auto]
+    say(f"{label}: timing {len(queries)} queries on {len(cases)} cases")
+    slow = {"numpy": exact_queries, "exact (numpy)": exact_queries, "flat (FAISS IndexFlatIP)": exact_queries}
+    timed = interleaved(cases, queries, slow)
     base_times, truth = timed.pop("numpy")
     base_p50, base_p95 = common.median(base_times) * 1e3, common.percentile(base_times, 95) * 1e3
-    notes = {auto: f"auto switches to HNSW at {EXACT_LIMIT:,} rows", "xling flat (FAISS IndexFlatIP)":
-             f"build {flat_build:.1f} s"} | {f"HNSW efSearch {ef}": "same graph, query-time setting" for ef in EF_SWEEP}
     results: list[common.Result] = []
     for case, (times, found) in timed.items():
-        recall = recall_at_k(found, truth)
-        note = "; ".join(filter(None, [f"recall@10 {recall:.3f}", f"{len(times)} queries", notes.get(case, "")]))
-        results.append(common.Result("search", f"{label}, {case}", "ms / query (p50)", common.median(times) * 1e3,
-                                     base_p50, "numpy exact", lower_is_better=True,
-                                     absolute_target=absolute if case == auto else None, note=note))
-        if case == auto:
+        recall = recall_at_k(found, truth[: len(found)])
+        is_auto = case == auto_case
+        title = f"{label}, {case}" + (" = auto" if is_auto else "")
+        note = "; ".join(filter(None, [f"recall@10 {recall:.3f}", f"build {builds[case]:.1f} s", f"{len(times)} queries",
+                                       notes.get(case, "")]))
+        target = TARGET_MS if is_auto and n >= 1_000_000 else None
+        results.append(common.Result("search", title, "ms / query (p50)", common.median(times) * 1e3, base_p50,
+                                     "numpy exact", lower_is_better=True, absolute_target=target, note=note))
+        if is_auto:
             results += [
-                common.Result("search", f"{label}, {case}", "ms / query (p95)", common.percentile(times, 95) * 1e3,
-                              base_p95, "numpy exact", lower_is_better=True, note=f"recall@10 {recall:.3f}"),
-                common.Result("search", f"{label}, {case}", "recall@10", recall, lower_is_better=False,
-                              absolute_target=TARGET_RECALL, note="against numpy exact search"),
-                common.Result("search", f"{label}, {case}", "build s", build_s, lower_is_better=True,
-                              note="one thread; the app's SearchEngine caches it on disk"),
+                common.Result("search", title, "ms / query (p95)", common.percentile(times, 95) * 1e3, base_p95,
+                              "numpy exact", lower_is_better=True, note=f"recall@10 {recall:.3f}"),
+                common.Result("search", title, "recall@10", recall, lower_is_better=False,
+                              absolute_target=TARGET_RECALL if n >= 1_000_000 else None,
+                              note="against numpy exact search"),
             ]
     return results
 
 
 def run(quick: bool) -> list[common.Result]:
-    """Every case on 100k rows (and 1M rows unless ``quick``)."""
+    """Corpus and random vectors at 100k rows (and 1M unless ``quick``)."""
     common.one_thread()
+    from benchmarks import corpus_vectors
+
     sizes = SIZES_QUICK if quick else SIZES_FULL
-    n_queries = 50 if quick else 200
+    n_queries = 100 if quick else 300
     results: list[common.Result] = []
     for n in sizes:
-        exact_queries = n_queries if n < 1_000_000 else 100
-        results += run_size(n, n_queries, exact_queries)
+        loaded = corpus_vectors.load(n, workers=2, encode=not quick)
+        if loaded is None:
+            say(f"corpus vectors for {n:,} rows are not cached: run `python -m benchmarks.corpus_vectors "
+                f"--rows {n} --workers 2` first (random vectors only)")
+        else:
+            vectors, queries = loaded
+            results += run_case("corpus", vectors, queries[:n_queries], quick)
+            del vectors
+            gc.collect()
+        results += run_case("random", unit_vectors(n, seed=n), unit_vectors(n_queries, seed=1), quick)
         gc.collect()  # 1M rows are 2 GB: gone before the next size
     return results
 

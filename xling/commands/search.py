@@ -52,7 +52,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--exclude-query-lang", action="store_true",
                         help="drop hits in the query's language (detected with fastText lid.176)")
     search.add_argument("--index", choices=INDEX_KINDS, default="auto",
-                        help="auto (numpy exact below 100,000 texts, FAISS flat (exact) below 2M, FAISS HNSW above), exact, flat or hnsw")
+                        help="auto (exact below 250,000 texts: numpy, then FAISS flat; FAISS IVF, approximate, from there on), "
+                        "exact, flat, ivf or hnsw")
     add_json_flag(search)
     search.set_defaults(handler=_run_search)
 

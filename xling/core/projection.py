@@ -370,13 +370,45 @@ def _umap(x: np.ndarray, dims: int, seed: int, n_neighbors: int, min_dist: float
     n_neighbors = max(2, min(n_neighbors, len(x) - 1))
     # Spectral init needs more points than dimensions + 1; tiny samples start at random.
     init = "spectral" if len(x) > dims + 2 and len(x) > n_neighbors + 1 else "random"
+    # Exact neighbours, computed here: UMAP would switch to NN-descent from 4,096 points, whose
+    # numba code compiles on first use (~20 s more on a 2-core machine the first time a map that
+    # large is drawn); a matrix product over the at most ~10k points a map holds takes about a second.
+    knn = exact_cosine_knn(x, n_neighbors) if len(x) > n_neighbors else None
     # A fixed random_state makes umap run single-threaded anyway (it warns that n_jobs is ignored).
     reducer = umap.UMAP(n_components=dims, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                        random_state=seed, n_jobs=1, init=init)
+                        random_state=seed, n_jobs=1, init=init, precomputed_knn=knn or (None, None, None))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs.*")
         warnings.filterwarnings("ignore", message=".*spectral.*")
+        warnings.filterwarnings("ignore", message=".*precomputed.*")
         return reducer.fit_transform(x)
+
+
+def exact_cosine_knn(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest rows by cosine distance, itself first (distance 0), as UMAP's
+    ``precomputed_knn`` takes them: ``(indices int32, distances float32)``, both ``(n, k)``.
+
+    Example:
+        >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
+        >>> exact_cosine_knn(x, 2)[0].tolist()
+        [[0, 1], [1, 0], [2, 1]]
+    """
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    n = len(unit)
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block):
+        sims = unit[start : start + block] @ unit.T
+        rows = np.arange(len(sims))
+        sims[rows, start + rows] = np.inf  # itself first, even among duplicates
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1, kind="stable")
+        indices[start : start + block] = np.take_along_axis(top, order, axis=1)
+        found = np.take_along_axis(top_sims, order, axis=1)
+        found[:, 0] = 1.0
+        distances[start : start + block] = np.clip(1.0 - found, 0.0, 2.0)
+    return indices, distances
 
 
 # --------------------------------------------------------------------------- metrics

