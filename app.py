@@ -4,10 +4,10 @@ Settings come from the environment (``XLING_MLM``, ``XLING_ENCODER``, ``XLING_CO
 """
 
 from xling.config import AppConfig
-from xling.ui.app import build_app, launch_options
+from xling.ui.app import build_app, launch_options, queue_options
 
 config = AppConfig.from_env()
 demo = build_app(config)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2, max_size=64).launch(**launch_options(config))
+    demo.queue(**queue_options()).launch(**launch_options(config))

@@ -36,4 +36,12 @@ def test_spaces_front_matter():
     assert f"sdk_version: {gradio_version}" in front
     assert "app_file: app.py" in front
     assert 'python_version: "3.11"' in front
-    assert "suggested_hardware:" in front
+    assert "suggested_hardware: t4-small" in front  # a valid Spaces flavour, for the Fine-tune tab
+    preload = re.search(r"^preload_from_hub:\n((?:  - .+\n)+)", front, re.MULTILINE).group(1)
+    for entry in preload.splitlines():
+        repo, *files = entry.removeprefix("  - ").split(" ")
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+", repo), entry
+        assert not [f for f in ",".join(files).split(",") if f.endswith((".bin", ".pt", ".pkl", ".py"))], entry
+    for section in ("### On Hugging Face Spaces", "### Running the training tab safely in public", "`XLING_WARM_UP`",
+                    "`XLING_ADMIN_TOKEN`"):
+        assert section in readme

@@ -321,6 +321,8 @@ def test_a_public_deployment_needs_the_right_token(gate_services):
         stopped = client.predict("gated", "s3cret", api_name="/stop_run")[0]
         assert stopped.startswith("**gated**: stopped")
     assert JobManager(gate_services.checkpoints).running() is None
+    written = [p for p in (gate_services.checkpoints / "gated").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if b"s3cret" in p.read_bytes()]  # the token is in no file of the run
 
 
 # --------------------------------------------------------------------------- pure helpers

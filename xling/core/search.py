@@ -51,7 +51,9 @@ MINING_MODES: tuple[str, ...] = ("mutual", "forward", "threshold")
 #: ``auto`` searches exactly with numpy below :data:`EXACT_LIMIT` rows, exactly with FAISS
 #: (``flat``) below :data:`IVF_LIMIT`, and builds a FAISS inverted-file index (``ivf``) from there
 #: on. Measured one query at a time on one thread (benchmarks/search_speed.py): FAISS flat takes
-#: ~10 ms over 100k rows and ~80 ms over 1M; IVF_PLACEHOLDER
+#: ~10 ms over 100k rows and ~80 ms over 1M; IVF (1,000 lists, nprobe 32) over 1M sentence vectors
+#: (the harvested corpus through xling-encoder) ~4 ms at recall@10 0.99, built in ~20 s. On random
+#: 512-d vectors no approximate index keeps its recall (no structure to exploit): see the benchmark.
 EXACT_LIMIT = 100_000
 IVF_LIMIT = 250_000
 #: The language whose text explains a hit's translation group.

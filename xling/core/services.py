@@ -70,11 +70,15 @@ class Services:
     def resolve(self, name: str | None, default: str | None = None) -> str:
         """Turn a picker value into what the loaders take: a ``checkpoints/`` folder name becomes
         its path; ``usem3``, ``fasttext``, paths and hub ids pass through."""
+        from xling.errors import ModelLoadError
+
         name = (name or default or "").strip()
         if not name:
-            from xling.errors import ModelLoadError
-
             raise ModelLoadError("no model chosen")
+        if self.config.public and name != default and _is_path(name):
+            # A stranger must not make the server read folders of its disk by typing their path.
+            raise ModelLoadError(f"{name!r}: this public deployment loads models by the names it lists "
+                                 "(checkpoints, usem3, fasttext) or by hub id (org/name), not by path")
         if name in (USEM3, FASTTEXT) or "/" in name and Path(name).expanduser().exists():
             return name
         local = self.checkpoints / name
@@ -221,6 +225,18 @@ class Services:
                 while len(models) > self.config.max_models:
                     self._cache.pop(models.pop(0), None)
             return value
+
+
+def _is_path(name: str) -> bool:
+    """Whether a model name is written as a filesystem path rather than a name or an ``org/name``
+    hub id: absolute, ``.``/``~``-relative, with backslashes, ``..`` or more than one ``/``, or an
+    existing folder or file.
+
+    >>> [_is_path(n) for n in ("xling-mini", "org/model", "/etc", "../x", "a/b/c", "~/m")]
+    [False, False, True, True, True, True]
+    """
+    return (name.startswith(("/", ".", "~")) or "\\" in name or ".." in name or name.count("/") > 1
+            or ("/" in name and Path(name).exists()))
 
 
 def _default_first(default: str, names: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """``python -m xling.training --config FILE.yaml``: run, or resume, a training run.
 
 Exit status: 0 when the run finished or was stopped cleanly, 2 for a bad config or data (the
-message names the problem), 1 for a crash (its traceback is also in ``progress.jsonl``).
+message names the problem), 3 when it ran out of memory (the message says what to lower), 1 for a
+crash (its traceback is also in ``progress.jsonl``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from xling.training.callbacks import TqdmProgress
-    from xling.training.runner import RunControl, train
+    from xling.training.runner import RunControl, out_of_memory_message, train
 
     control = RunControl()
     signal.signal(signal.SIGTERM, control.request_stop)
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     except XlingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = out_of_memory_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 3
     print(f"{result.state} at step {result.step}: {result.run_dir}")
     return 0
 

@@ -95,6 +95,11 @@ class PresetError(XlingError):
     """A run request that cannot become a config (unknown preset, missing base model ...)."""
 
 
+#: What a base model is fetched with from the hub: weights (safetensors only), configs, tokenizer
+#: files, xling's heads and manifest; never pickles or code.
+HUB_FILES = ["*.safetensors", "*.json", "*.txt", "*.model", "*.yaml", "README.md"]
+
+
 # ---------------------------------------------------------------------------- records
 
 
@@ -225,7 +230,6 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------- the presets
-
 
 def _mlm_lid(request: RunRequest, values: dict[str, Any]) -> dict[str, Any]:
     values["objectives"].update(mlm=True, lid_weight=request.lid_weight, contrastive_weight=request.contrastive_weight)
@@ -520,7 +524,7 @@ def resolve_base_model(name: str | None, checkpoints: str | Path, *, download: b
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(name))
+        folder = Path(snapshot_download(name, allow_patterns=HUB_FILES))  # no pickles, no code
     except Exception as exc:  # the hub raises many kinds; the user needs the id and the cause
         raise PresetError(f"base model {name!r}: could not be downloaded ({type(exc).__name__}: {exc})") from None
     if not (folder / manifest).is_file():

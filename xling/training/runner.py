@@ -120,9 +120,20 @@ def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunC
         return _Run(config, run_dir, callbacks, control).run()
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-12:]
+        error = out_of_memory_message(exc) or f"{type(exc).__name__}: {exc}"
         for callback in callbacks:
-            callback.on_end({"event": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tail})
+            callback.on_end({"event": "failed", "error": error, "traceback": tail})
         raise
+
+
+def out_of_memory_message(exc: BaseException) -> str | None:
+    """What a person reads when a run ran out of memory (CUDA or host); ``None`` for other errors."""
+    if not isinstance(exc, MemoryError) and type(exc).__name__ != "OutOfMemoryError":
+        return None
+    where = "GPU" if "CUDA" in str(exc) or "cuda" in str(exc) else "host"
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return (f"out of {where} memory ({detail}): lower the batch size, the model size or the texts' "
+            "length, then resume the run from its last checkpoint")
 
 
 class _Run:
@@ -204,7 +215,7 @@ class _Run:
                 from transformers import AutoTokenizer
 
                 self.accelerator.wait_for_everyone()
-                tokenizer = AutoTokenizer.from_pretrained(shared)
+                tokenizer = AutoTokenizer.from_pretrained(shared, trust_remote_code=False)
                 self.accelerator.wait_for_everyone()
                 if self.is_main:
                     shutil.rmtree(shared, ignore_errors=True)

@@ -2,9 +2,9 @@
 
 Example:
     >>> from xling.config import AppConfig
-    >>> from xling.ui.app import build_app, launch_options
+    >>> from xling.ui.app import build_app, launch_options, queue_options
     >>> demo = build_app(AppConfig())                 # doctest: +SKIP
-    >>> demo.queue().launch(**launch_options())       # doctest: +SKIP
+    >>> demo.queue(**queue_options()).launch(**launch_options())       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -59,6 +59,13 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
         # The first page view starts loading the defaults in the background (AppConfig.warm_up).
         demo.load(services.warm_up_in_background, queue=False, api_visibility="private")
     return demo
+
+
+def queue_options() -> dict[str, Any]:
+    """Keyword arguments for ``queue()``: two events at a time unless a tab sets its own limit (each
+    main event does: detect 4, search and map 2, training control 1), and at most 64 requests
+    waiting, so memory stays bounded under load; past that a request is refused with a message."""
+    return {"default_concurrency_limit": 2, "max_size": 64}
 
 
 def launch_options(config: AppConfig | None = None) -> dict[str, Any]:

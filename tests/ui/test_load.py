@@ -1,0 +1,31 @@
+"""Load, short: concurrent gradio_client users mixing /detect, /fill_mask, /search and /map against
+the app (tiny models, the app's own queue settings) for a few seconds: every endpoint answers and
+no request fails. The full version (50 users, the real models, latencies) is benchmarks/load_test.py."""
+
+from __future__ import annotations
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+pytest.importorskip("gradio_client")
+
+from benchmarks.load_test import MIX, Workload, run_load  # noqa: E402
+from tests.ui.conftest import free_port  # noqa: E402
+
+
+def test_concurrent_users_all_get_answers(tiny_services):
+    from xling.ui.app import build_app, queue_options
+
+    demo = build_app(services=tiny_services)
+    demo.queue(**queue_options()).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                         quiet=True)
+    try:
+        answered = []
+        out = run_load(demo.local_url, users=12, seconds=12, work=Workload("tiny-xling", "tiny-xling", ("pca",), 60),
+                       on_request=lambda endpoint, took, error: answered.append(endpoint))
+    finally:
+        demo.close()
+    errors = [error for _, errs in out.values() for error in errs]
+    assert errors == []
+    assert {endpoint for endpoint, _ in MIX} == {endpoint for endpoint, (times, _) in out.items() if times}
+    assert len(answered) >= 24  # 12 users kept busy, not one request each
