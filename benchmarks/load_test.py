@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python -m benchmarks.load_test [--quick] [--users 50] [--seconds 120] [--markdown]
 
 ``python app.py`` runs in its own process on its embedded defaults (queue: ``max_size`` 64, each
-event's ``concurrency_limit`` as the tabs set it) with a fresh cache. First each endpoint is timed
+event's ``concurrency_limit`` as the tabs set it) with a fresh cache, served as
+:mod:`benchmarks.cold_start` serves it. First each endpoint is timed
 alone, one request at a time (the baseline, after one warm-up call each, which also encodes the demo
 corpus and compiles UMAP); then ``--users`` threads, each with its own ``gradio_client.Client``,
 send requests back to back for ``--seconds``, each request drawn (fixed seed) from the mix
@@ -19,14 +20,10 @@ flight, each bounded by ``REQUEST_TIMEOUT``).
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -70,61 +67,6 @@ def request(client, endpoint: str, rng: random.Random, work: Workload = Workload
         return client.predict(rng.choice(QUERIES), work.encoder, 10, [], False, None, api_name="/search")
     return client.predict(["en", "de", "fr", "es"], work.map_texts, work.encoder, rng.choice(work.map_methods), 2,
                           api_name="/map")
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.is_file():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total / 1024
-
-
-class App:
-    """``python app.py`` in a subprocess on a free port, a fresh cache, stopped on exit."""
-
-    def __init__(self, root: Path):
-        from tests.ui.conftest import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "XLING_CACHE": str(root / "cache"), "GRADIO_SERVER_NAME": "127.0.0.1",
-               "GRADIO_SERVER_PORT": str(self.port)}
-        env.pop("SPACE_ID", None)
-        self.log = root / "app.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
-
-    def wait(self, timeout_s: float = 180) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app.py exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"app.py did not answer in {timeout_s} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def run_load(url: str, users: int, seconds: float, work: Workload = Workload(), seed: int = 0,
@@ -193,20 +135,20 @@ def alone(url: str, repeats: int) -> dict[str, list[float]]:
 
 def run(quick: bool, users: int | None = None, seconds: float | None = None) -> list[common.Result]:
     common.one_thread()
+    from benchmarks.app_memory import rss_mb
+    from benchmarks.cold_start import serve
+
     users = users or (20 if quick else 50)
     seconds = seconds or (45 if quick else 120)
     results: list[common.Result] = []
-    with tempfile.TemporaryDirectory(prefix="xling-load-") as root:
-        app = App(Path(root))
-        try:
-            app.wait()
-            base = alone(app.url, 3 if quick else 5)
-            before = rss_mb(app.process.pid)
-            say(f"{users} users for {seconds:.0f} s")
-            loaded = run_load(app.url, users, seconds)
-            after = rss_mb(app.process.pid)
-        finally:
-            app.stop()
+    with serve(REPO / "app.py", env={"SPACE_ID": None}) as app:
+        app.wait_for_page()
+        url = app.url + "/"
+        base = alone(url, 3 if quick else 5)
+        before = rss_mb(app.process.pid)
+        say(f"{users} users for {seconds:.0f} s")
+        loaded = run_load(url, users, seconds)
+        after = rss_mb(app.process.pid)
     total_errors = 0
     for endpoint, _ in MIX:
         times, errors = loaded[endpoint]

@@ -5,8 +5,9 @@
   ``pickle``, hub downloads fetch only weights/config/tokenizer files (read from the source: a new
   call site that forgets one fails here);
 - a public deployment refuses model names written as paths; hub ids are checked before any load;
-- the server hands out no file outside its own folders, refuses an upload over the size limit, and
-  refuses a file path a client makes up instead of uploading;
+- the server hands out no file outside its own folders, refuses an upload over the size limit or of
+  another type than .txt, .csv, .tsv, .jsonl, and refuses a file path a client makes up instead of
+  uploading;
 - the admin token never reaches the page, a log or a run folder.
 """
 
@@ -145,7 +146,7 @@ def test_the_server_hands_out_no_file_outside_its_folders(served, target):
     assert _status(f"{demo.local_url}gradio_api/file={target}") in (403, 404)
 
 
-def test_uploads_over_the_limit_are_refused_by_client_and_server(served, tmp_path):
+def test_uploads_over_the_limit_or_of_other_types_are_refused(served, tmp_path):
     import httpx
     from gradio_client import Client, handle_file
 
@@ -158,6 +159,11 @@ def test_uploads_over_the_limit_are_refused_by_client_and_server(served, tmp_pat
     # A client that skips that check meets the server's.
     raw = httpx.post(f"{demo.local_url}gradio_api/upload", files={"files": ("big.txt", big.read_bytes())}, timeout=60)
     assert raw.status_code == 413
+    for name in ("texts.pdf", "run.sh", "page.html"):  # only .txt, .csv, .tsv, .jsonl are taken
+        other = tmp_path / name
+        other.write_text("Das ist ein Satz.\n")
+        with pytest.raises(Exception, match="Invalid file type"):
+            client.predict(handle_file(str(other)), "tiny-xling", api_name="/detect_batch")
     small = tmp_path / "small.txt"
     small.write_text("Das ist ein Satz.\nThis is a sentence.\n")
     summary, *_ = client.predict(handle_file(str(small)), "tiny-xling", api_name="/detect_batch")

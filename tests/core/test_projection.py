@@ -125,7 +125,7 @@ def test_umap_reads_exact_neighbours_computed_here(monkeypatch):
 
     x = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
     x[7] = x[5]  # a duplicate: each still finds itself first
-    indices, distances = exact_cosine_knn(x, 10, block=64)
+    indices, distances = exact_cosine_knn(x, 10)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     sims = unit @ unit.T
     np.fill_diagonal(sims, np.inf)

@@ -16,16 +16,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import free_port
 from xling.config import REPO_ROOT
 
 CHROMIUM = Path(os.environ.get("XLING_CHROMIUM", "/usr/bin/chromium"))
@@ -55,45 +51,23 @@ def _browser_or_skip():
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python app.py`` on a free port; its URL once the page answers 200. Stopped afterwards."""
-    root = tmp_path_factory.mktemp("browser-app")
-    checkpoints = root / "checkpoints"
+    """``python app.py`` (as benchmarks/cold_start.py serves it: its own process group, a fresh cache)
+    with a checkpoints folder of its own; its URL once the page answers 200. Stopped afterwards."""
+    from benchmarks.cold_start import serve
+
+    checkpoints = tmp_path_factory.mktemp("browser-app") / "checkpoints"
     checkpoints.mkdir()
     for shipped in (REPO_ROOT / "checkpoints").iterdir():
         if shipped.is_dir():
             (checkpoints / shipped.name).symlink_to(shipped)
-    port = free_port()
-    env = {**os.environ, "XLING_CACHE": str(root / "cache"), "XLING_CHECKPOINTS": str(checkpoints),
-           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    env.pop("SPACE_ID", None)
-    log_path = root / "app.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app.py did not answer within {START_TIMEOUT} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
+    with serve(REPO_ROOT / "app.py", env={"XLING_CHECKPOINTS": str(checkpoints), "SPACE_ID": None}) as server:
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()[-3000:]
+            server.wait_for_page(START_TIMEOUT)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
+        yield server.url + "/"
+        log = server.log_tail(20_000)
+    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="module")

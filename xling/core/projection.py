@@ -329,17 +329,25 @@ def project(vectors: np.ndarray, method: str, dims: int = 2, seed: int = 0, **pa
 
 
 def _pca(x: np.ndarray, dims: int) -> np.ndarray:
-    centred = x.astype(np.float64) - x.mean(axis=0, keepdims=True)
-    if len(centred) > centred.shape[1]:
+    features = x.shape[1]
+    if len(x) > features and dims < features:
         # Many points: the top eigenvectors of the small (features x features) covariance are the
-        # principal axes; much cheaper than an SVD of the whole (points x features) matrix.
-        values, vectors = np.linalg.eigh(centred.T @ centred)
-        components = vectors[:, np.argsort(values)[::-1][:dims]].T
+        # principal axes. The product runs in float32 (the vectors' own precision), the
+        # eigensolver in float64 and only for the top ``dims`` (5,000 x 512: 28 ms, scikit-learn's
+        # randomized PCA ~50 ms, a full float64 eigh ~75 ms).
+        import scipy.linalg
+
+        centred32 = x.astype(np.float32) - x.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+        covariance = (centred32.T @ centred32).astype(np.float64)
+        _, vectors = scipy.linalg.eigh(covariance, subset_by_index=[features - dims, features - 1], driver="evr")
+        components = vectors[:, ::-1].T
+        centred = centred32
     else:
+        centred = x.astype(np.float64) - x.mean(axis=0, keepdims=True)
         components = np.linalg.svd(centred, full_matrices=False)[2][:dims]
     # An SVD's signs are arbitrary: make each component's largest coefficient positive.
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
-    out = centred @ (components * signs[:, None]).T
+    out = (centred @ (components * signs[:, None]).T.astype(centred.dtype)).astype(np.float64)
     if out.shape[1] < dims:  # fewer features than dims: pad with zeros
         out = np.hstack([out, np.zeros((len(out), dims - out.shape[1]))])
     return out
@@ -371,8 +379,8 @@ def _umap(x: np.ndarray, dims: int, seed: int, n_neighbors: int, min_dist: float
     # Spectral init needs more points than dimensions + 1; tiny samples start at random.
     init = "spectral" if len(x) > dims + 2 and len(x) > n_neighbors + 1 else "random"
     # Exact neighbours, computed here: UMAP would switch to NN-descent from 4,096 points, whose
-    # numba code compiles on first use (~20 s more on a 2-core machine the first time a map that
-    # large is drawn); a matrix product over the at most ~10k points a map holds takes about a second.
+    # numba code compiles on first use (~20-40 s more on a 2-core machine the first time a map that
+    # large is drawn); an exact search over the at most 5,000 points a map holds takes ~0.3 s.
     knn = exact_cosine_knn(x, n_neighbors) if len(x) > n_neighbors else None
     # A fixed random_state makes umap run single-threaded anyway (it warns that n_jobs is ignored).
     reducer = umap.UMAP(n_components=dims, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
@@ -384,31 +392,33 @@ def _umap(x: np.ndarray, dims: int, seed: int, n_neighbors: int, min_dist: float
         return reducer.fit_transform(x)
 
 
-def exact_cosine_knn(x: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def exact_cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` nearest rows by cosine distance, itself first (distance 0), as UMAP's
     ``precomputed_knn`` takes them: ``(indices int32, distances float32)``, both ``(n, k)``.
+
+    FAISS's exact inner-product search on the normalised rows (10,000 x 512: ~1.1 s on one thread,
+    half a numpy matrix product with ``argpartition``).
 
     Example:
         >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
         >>> exact_cosine_knn(x, 2)[0].tolist()
         [[0, 1], [1, 0], [2, 1]]
     """
-    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    n = len(unit)
-    indices = np.empty((n, k), dtype=np.int32)
-    distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, block):
-        sims = unit[start : start + block] @ unit.T
-        rows = np.arange(len(sims))
-        sims[rows, start + rows] = np.inf  # itself first, even among duplicates
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        indices[start : start + block] = np.take_along_axis(top, order, axis=1)
-        found = np.take_along_axis(top_sims, order, axis=1)
-        found[:, 0] = 1.0
-        distances[start : start + block] = np.clip(1.0 - found, 0.0, 2.0)
-    return indices, distances
+    import faiss
+
+    unit = np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12), dtype=np.float32)
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
+    sims, indices = index.search(unit, k)
+    rows = np.arange(len(unit))
+    # Itself first, even among exact duplicates (which may tie with it or come before it).
+    order = np.argsort(indices != rows[:, None], axis=1, kind="stable")
+    indices, sims = np.take_along_axis(indices, order, axis=1), np.take_along_axis(sims, order, axis=1)
+    missing = indices[:, 0] != rows
+    indices[missing, 1:], sims[missing, 1:] = indices[missing, :-1], sims[missing, :-1]
+    indices[missing, 0] = rows[missing]
+    sims[:, 0] = 1.0
+    return indices.astype(np.int32), np.clip(1.0 - sims, 0.0, 2.0).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- metrics
