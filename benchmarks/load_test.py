@@ -10,8 +10,9 @@ corpus and compiles UMAP); then ``--users`` threads, each with its own ``gradio_
 send requests back to back for ``--seconds``, each request drawn (fixed seed) from the mix
 ``/detect`` 40 %, ``/fill_mask`` 30 %, ``/search`` 20 %, ``/map`` 10 %. Reported per endpoint:
 requests, errors, p50 / p95 latency under load and the ratio to the same endpoint alone; and the
-app's resident memory before and after (it must stay bounded: the queue refuses requests past
-64 waiting, which count as errors here). Target (issue 8): zero errors.
+app's resident memory before, half-way and after (bounded: the second half must not keep adding
+what the first did; the queue refuses requests past 64 waiting, which count as errors here).
+Target (issue 8): zero errors.
 
 Only 127.0.0.1 is contacted; every loop stops by itself after ``--seconds`` (plus the requests in
 flight, each bounded by ``REQUEST_TIMEOUT``).
@@ -146,9 +147,13 @@ def run(quick: bool, users: int | None = None, seconds: float | None = None) -> 
         url = app.url + "/"
         base = alone(url, 3 if quick else 5)
         before = rss_mb(app.process.pid)
-        say(f"{users} users for {seconds:.0f} s")
-        loaded = run_load(url, users, seconds)
+        # Two halves: memory that kept growing in the second half would not be bounded.
+        say(f"{users} users for {seconds:.0f} s, in two halves")
+        first = run_load(url, users, seconds / 2)
+        middle = rss_mb(app.process.pid)
+        second = run_load(url, users, seconds / 2, seed=1)
         after = rss_mb(app.process.pid)
+    loaded = {name: (first[name][0] + second[name][0], first[name][1] + second[name][1]) for name in first}
     total_errors = 0
     for endpoint, _ in MIX:
         times, errors = loaded[endpoint]
@@ -165,9 +170,10 @@ def run(quick: bool, users: int | None = None, seconds: float | None = None) -> 
     results.append(common.Result("load", f"{users} users, all endpoints", "errors", total_errors,
                                  lower_is_better=True, absolute_target=0,
                                  note=f"{sum(len(t) for t, _ in loaded.values())} requests in {seconds:.0f} s"))
-    results.append(common.Result("load", f"{users} users", "app RSS MB after", after, before,
-                                 "before the load", lower_is_better=True,
-                                 note="queue max_size 64; per-event concurrency limits as set by the tabs"))
+    for label, value in ((f"after {seconds / 2:.0f} s", middle), (f"after {seconds:.0f} s", after)):
+        results.append(common.Result("load", f"{users} users", f"app RSS MB {label}", value, before,
+                                     "before the load", lower_is_better=True,
+                                     note="queue max_size 64; per-event concurrency limits as set by the tabs"))
     return results
 
 

@@ -72,6 +72,35 @@ def test_concurrent_requests_load_once(services):
     assert len(calls) == 1 and len({id(r) for r in results}) == 1
 
 
+def test_different_models_loading_at_once_all_get_real_weights(app_checkpoints, tmp_path):
+    """A cold app's first detect and first search load two models in two threads; transformers builds
+    each under a process-wide meta-device patch, so without one load at a time one of them came out
+    with empty meta tensors ("Cannot copy out of meta tensor")."""
+    for attempt in range(3):
+        paths = Paths(cache=tmp_path / f"cache{attempt}", demo=tmp_path / "demo", checkpoints=app_checkpoints)
+        services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+        loads = [lambda: services.masked_lm("tiny-xling"), lambda: services.encoder("tiny-xling"),
+                 lambda: services.masked_lm("tiny-mlm"), lambda: services.detector("tiny-xling")]
+        errors, barrier = [], threading.Barrier(len(loads))
+
+        def run(load):
+            barrier.wait()
+            try:
+                load()
+            except Exception as exc:  # what the test looks for
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(load,)) for load in loads]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for bundle in (services.masked_lm("tiny-xling"), services.masked_lm("tiny-mlm")):
+            assert not any(parameter.is_meta for parameter in bundle.model.parameters())
+        assert services.encoder("tiny-xling").encode(["Hallo Welt"]).shape[0] == 1
+
+
 def test_least_recently_used_models_are_dropped(app_checkpoints, tmp_path):
     paths = Paths(cache=tmp_path, demo=tmp_path, checkpoints=app_checkpoints)
     services = Services(AppConfig(masked_lm="tiny-xling", paths=paths, max_models=2))

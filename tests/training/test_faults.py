@@ -11,11 +11,11 @@ from __future__ import annotations
 import signal
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.training.test_jobs import _config
+from tests.ui.test_finetune_tab import _start
 from xling.training.jobs import JobManager
 from xling.training.runner import CHECKPOINTS, latest_checkpoint
 
@@ -72,6 +72,25 @@ def fault(tmp_path, monkeypatch):
     return arm
 
 
+@pytest.fixture
+def app(tmp_path, tiny_xling_dir):
+    """The whole app on tiny models with a checkpoints folder of its own: ``(client, checkpoints)``."""
+    pytest.importorskip("gradio")
+    import shutil
+
+    from tests.ui.conftest import launch
+    from xling.config import REPO_ROOT, AppConfig, Paths
+    from xling.core.services import Services
+    from xling.ui.app import build_app
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
+    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", warm_up=False,
+                                  paths=Paths(cache=tmp_path / "cache", demo=REPO_ROOT / "demo", checkpoints=root)))
+    with launch(build_app(services=services)) as client:
+        yield client, root
+
+
 def test_kill_9_while_a_checkpoint_is_written_keeps_the_previous_one_and_resume_works(tmp_path, fault):
     from xling.core.model import XlingModel
 
@@ -95,45 +114,37 @@ def test_kill_9_while_a_checkpoint_is_written_keeps_the_previous_one_and_resume_
     XlingModel.load(run_dir)
 
 
-def test_out_of_memory_mid_run_fails_the_run_with_its_log_tail(tmp_path, fault):
-    manager = JobManager(tmp_path / "checkpoints")
+def test_out_of_memory_mid_run_fails_the_run_with_its_log_tail_and_the_app_serves_on(app, fault):
+    client, root = app
     fault("oom-at-step:5")
-    manager.start(_config("oom", steps=30, log_every=1))
+    _start(client, "oom", 30)
+    manager = JobManager(root)
     status = manager.wait("oom", timeout=180)
-    assert status.state == "failed" and status.exit_code not in (0, None)
-    assert "out of memory" in status.error.lower() and "batch" in status.error.lower()  # and what to do
-    assert any("out of memory" in line.lower() for line in status.log_tail)
+    assert status.state == "failed"
+    assert "out of GPU memory" in status.error and "lower the batch size" in status.error  # and what to do
+    assert any(line.startswith("error: out of GPU memory") for line in status.log_tail)  # the CLI's message (exit 3)
     assert not any(line.startswith("Traceback") for line in status.log_tail)  # a message, not a stack trace
     assert 4 <= status.step < 30
+    # The page watching it shows why it failed; the app answers the next request.
+    _, stats, _, log, *_ = client.predict("oom", False, api_name="/run_status")
+    assert "**failed**" in str(stats) and "out of GPU memory" in str(log)
+    verdict, *_ = client.predict("Der Hund spielt im Garten.", "tiny-xling", api_name="/detect")
+    assert "German" in verdict
 
 
-def test_a_browser_that_goes_away_does_not_stop_its_run(tmp_path, tiny_xling_dir):
-    pytest.importorskip("gradio")
-    import shutil
-
+def test_a_browser_that_goes_away_does_not_stop_its_run(app):
     from gradio_client import Client
 
-    from tests.ui.conftest import launch
-    from tests.ui.test_finetune_tab import _start
-    from xling.config import REPO_ROOT, AppConfig, Paths
-    from xling.core.services import Services
-    from xling.ui.app import build_app
-
-    root = tmp_path / "checkpoints"
-    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
-    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling",
-                                  paths=Paths(cache=tmp_path / "cache", demo=REPO_ROOT / "demo", checkpoints=root)))
-    with launch(build_app(services=services)) as first:
-        _start(first, "orphan", 40)
-        url = first.src
-        first.close()  # the page that started it is gone
-        del first
-        deadline = time.time() + 180
-        manager = JobManager(root)
-        while manager.status("orphan").state == "running" and time.time() < deadline:
-            time.sleep(0.5)
-        assert manager.status("orphan").state == "finished"
-        later = Client(url, verbose=False)  # someone opens the page again: the run is there, finished
-        progress, stats, *_ = later.predict("orphan", False, api_name="/run_status")
-        assert "finished" in str(stats)
-    assert Path(root / "orphan" / "model.safetensors").is_file()
+    first, root = app
+    _start(first, "orphan", 40)
+    url = first.src
+    first.close()  # the page that started it is gone
+    manager = JobManager(root)
+    deadline = time.time() + 180
+    while manager.status("orphan").state == "running" and time.time() < deadline:
+        time.sleep(0.5)
+    assert manager.status("orphan").state == "finished"
+    later = Client(url, verbose=False)  # someone opens the page again: the run is there, finished
+    _, stats, *_ = later.predict("orphan", False, api_name="/run_status")
+    assert "**finished**" in str(stats)
+    assert (root / "orphan" / "model.safetensors").is_file()

@@ -36,6 +36,9 @@ T = TypeVar("T")
 #: Cache kinds that hold a model and count towards ``AppConfig.max_models``.
 _MODEL_KINDS = frozenset({"masked_lm", "encoder", "detector"})
 
+#: Held while a model loads (see ``Services._get``); process-wide, as the state it guards is.
+_MODEL_LOAD_LOCK = threading.Lock()
+
 #: A folder holding a plain HF model has these (the masked-LM picker lists it).
 _HF_WEIGHTS = "model.safetensors"
 
@@ -217,7 +220,15 @@ class Services:
             with self._guard:
                 if key in self._cache:
                     return self._cache[key]
-            value = load()
+            if kind in _MODEL_KINDS:
+                # One model load at a time, whatever its name: transformers builds a model under a
+                # process-wide "meta device" patch of torch, so two loads in two threads (a detect
+                # and a search on a cold app) could leave one with empty meta tensors. A loader
+                # never asks Services for another model, so this lock is never taken twice.
+                with _MODEL_LOAD_LOCK:
+                    value = load()
+            else:
+                value = load()
             with self._guard:
                 self._cache[key] = value
                 self._cache.move_to_end(key)

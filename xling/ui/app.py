@@ -63,8 +63,9 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
 
 def queue_options() -> dict[str, Any]:
     """Keyword arguments for ``queue()``: two events at a time unless a tab sets its own limit (each
-    main event does: detect 4, search and map 2, training control 1), and at most 64 requests
-    waiting, so memory stays bounded under load; past that a request is refused with a message."""
+    main event does: detect and fill-mask 4, search and map 2, training control 1), and at most 64
+    requests waiting, so memory stays bounded under load; past that a request is refused with a
+    message."""
     return {"default_concurrency_limit": 2, "max_size": 64}
 
 
