@@ -104,6 +104,8 @@ def run_load(url: str, users: int, seconds: float, work: Workload = Workload(), 
                     error = f"no answer in {REQUEST_TIMEOUT} s"
                 except Exception as exc:  # any failure is what this test counts
                     error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                if error:  # when, in the run, and which user: an error at the very end is not one mid-run
+                    error += f" (user {number}, {seconds - (stop_at - time.monotonic()):.1f} s in)"
                 took = time.perf_counter() - start
                 with lock:
                     (out[endpoint][1].append(error) if error else out[endpoint][0].append(took))

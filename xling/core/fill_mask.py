@@ -330,7 +330,7 @@ def fill_masks(
     # after the encoder), so detecting costs no pass of its own.
     head_detects = requested is None and bool(without_masks) and bundle.has_language_head
     language_used, language_notes = (None, []) if head_detects else \
-        _conditioning(bundle, requested, detected, bool(without_masks))
+        _conditioning(bundle, requested, detected)
 
     device = next(bundle.model.parameters()).device
     marker = _word_marker(tokenizer)
@@ -341,14 +341,14 @@ def fill_masks(
         attention = torch.ones_like(input_ids)
         positions = (input_ids[0] == mask_id).nonzero().flatten().tolist()
         steps = [[p] for p in positions] if sequential else [positions]
-        for number_of_step, step in enumerate(steps):
+        for step_number, step in enumerate(steps):
             if bundle.xling is None:
                 logits = bundle.model(input_ids=input_ids, attention_mask=attention).logits[0, step]
             else:
-                out = bundle.xling(input_ids, attention, want_lid=head_detects and number_of_step == 0)
+                out = bundle.xling(input_ids, attention, want_lid=head_detects and step_number == 0)
                 if out.lid_logits is not None:
                     detected = _head_guess(bundle, out.lid_logits[0])
-                    language_used, language_notes = _conditioning(bundle, None, detected, True)
+                    language_used, language_notes = _conditioning(bundle, None, detected)
                 lang_ids = bundle.xling.language_ids([language_used]) if language_used else None
                 wanted = torch.zeros_like(input_ids, dtype=torch.bool)
                 wanted[0, step] = True
@@ -456,8 +456,7 @@ def _head_guess(bundle: Any, lid_logits: Any) -> LanguageGuess:
     return LanguageGuess(bundle.languages[best], float(probs[best]), "the model's language-ID head")
 
 
-def _conditioning(bundle: Any, requested: str | None, detected: LanguageGuess | None, has_words: bool
-                  ) -> tuple[str | None, list[str]]:
+def _conditioning(bundle: Any, requested: str | None, detected: LanguageGuess | None) -> tuple[str | None, list[str]]:
     """The language to condition on (``None``: unconditioned) and notes for the user."""
     wanted = requested if requested is not None else (detected.code if detected else None)
     if bundle.xling is None:
