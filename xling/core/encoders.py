@@ -77,6 +77,17 @@ class ModelSource:
     location: str
 
 
+def written_as_path(name: str) -> bool:
+    """Whether ``name`` is written as a filesystem path, which no hub id is: absolute, ``.``- or
+    ``~``-relative, ending in a separator, with a backslash or with more than one ``/``.
+
+    >>> [written_as_path(n) for n in ("xling-mini", "org/model", "/etc", "../x", "a/b/c", "~/m", "x/")]
+    [False, False, True, True, True, True, True]
+    """
+    return (Path(name).is_absolute() or name.startswith((".", "~")) or name.endswith(("/", os.sep))
+            or "\\" in name or name.count("/") > 1)
+
+
 def resolve_model_source(name: str, what: str) -> ModelSource:
     """Decide whether ``name`` is a local folder or a hub id, failing early for missing paths.
 
@@ -111,15 +122,7 @@ def resolve_model_source(name: str, what: str) -> ModelSource:
             return ModelSource(name=name, kind="folder", location=str(checkpoint.resolve()))
     if path.exists():
         raise ModelLoadError(f"{what} {name!r} is a file; expected a model folder or a hub id")
-    looks_like_path = (
-        path.is_absolute()
-        or name.startswith((".", "~"))
-        or name.endswith(("/", os.sep))
-        or "\\" in name
-        or name.count("/") > 1
-        or not _HUB_ID.match(name)
-    )
-    if looks_like_path:
+    if written_as_path(name) or not _HUB_ID.match(name):
         raise ModelLoadError(f"{what} {name!r}: no such folder ({path.resolve()})")
     return ModelSource(name=name, kind="hub", location=name)
 

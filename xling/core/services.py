@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
-from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
+from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER, written_as_path
 
 logger = logging.getLogger(__name__)
 
@@ -239,15 +239,13 @@ class Services:
 
 
 def _is_path(name: str) -> bool:
-    """Whether a model name is written as a filesystem path rather than a name or an ``org/name``
-    hub id: absolute, ``.``/``~``-relative, with backslashes, ``..`` or more than one ``/``, or an
-    existing folder or file.
+    """Whether a model name points into the filesystem: written as a path (see
+    :func:`~xling.core.encoders.written_as_path`), with ``..``, or an existing file or folder.
 
     >>> [_is_path(n) for n in ("xling-mini", "org/model", "/etc", "../x", "a/b/c", "~/m")]
     [False, False, True, True, True, True]
     """
-    return (name.startswith(("/", ".", "~")) or "\\" in name or ".." in name or name.count("/") > 1
-            or ("/" in name and Path(name).exists()))
+    return written_as_path(name) or ".." in name or ("/" in name and Path(name).exists())
 
 
 def _default_first(default: str, names: list[str]) -> list[str]:
