@@ -3,8 +3,9 @@
 Two layers:
 
 - pure compute on arrays: :func:`build_index` (exact search below :data:`IVF_LIMIT` rows: numpy,
-  then FAISS flat; a FAISS inverted-file index above), :func:`search` (top-k by inner product, with an optional row filter) and
-  :func:`mine_bitext` (ratio-margin scoring of Artetxe & Schwenk 2019, as in LASER);
+  then FAISS flat; a FAISS inverted-file index above), :func:`search` (top-k by inner product,
+  with an optional row filter) and :func:`mine_bitext` (ratio-margin scoring of Artetxe &
+  Schwenk 2019, as in LASER);
 - the jobs the app and the CLI share: :func:`search_corpus` (a query against a collection, its
   vectors computed once per encoder and corpus and cached on disk, its index kept in memory by a
   :class:`SearchEngine`) and :func:`mine_texts` (two lists of sentences in, aligned pairs out).
@@ -412,15 +413,14 @@ def _exact(queries: np.ndarray, vectors: np.ndarray, k: int, rows: np.ndarray | 
 
 
 def _faiss_search(index: SearchIndex, queries: np.ndarray, k: int) -> Neighbours:
-    params = None
-    if index.kind in ("hnsw", "ivf"):
-        import faiss
+    import faiss
 
-        # Per-call parameters: the shared index is never mutated, so concurrent searches are safe.
-        if index.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, k))
-        else:
-            params = faiss.SearchParametersIVF(nprobe=min(index.nprobe, index.faiss_index.nlist))
+    # Per-call parameters: the shared index is never mutated, so concurrent searches are safe.
+    params = None
+    if index.kind == "hnsw":
+        params = faiss.SearchParametersHNSW(efSearch=max(index.ef_search, k))
+    elif index.kind == "ivf":
+        params = faiss.SearchParametersIVF(nprobe=min(index.nprobe, index.faiss_index.nlist))
     scores, indices = index.faiss_index.search(np.ascontiguousarray(queries), k, params=params)
     scores = np.where(indices >= 0, scores, -np.inf).astype(np.float32)
     return Neighbours(indices=indices.astype(np.int64), scores=scores)
