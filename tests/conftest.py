@@ -196,6 +196,21 @@ def app_checkpoints(tiny_xling_dir: Path, tiny_mlm_dir: Path, tmp_path_factory) 
     return root
 
 
+def services_with(root: Path, checkpoints: dict[str, Path], **config: Any) -> Any:
+    """App services on tiny models (masked LM and encoder ``tiny-xling``) with folders of their own
+    under ``root``: ``checkpoints/`` holding copies of ``checkpoints`` (name -> folder) and
+    ``cache/``; ``config`` sets other ``AppConfig`` fields."""
+    import shutil
+
+    from xling.config import REPO_ROOT, AppConfig, Paths
+    from xling.core.services import Services
+
+    for name, source in checkpoints.items():
+        shutil.copytree(source, root / "checkpoints" / name)
+    paths = Paths(cache=root / "cache", demo=REPO_ROOT / "demo", checkpoints=root / "checkpoints")
+    return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths, **config))
+
+
 @pytest.fixture(scope="session")
 def tiny_services(app_checkpoints: Path, tmp_path_factory) -> Any:
     """App services on tiny models: masked LM, detector head and default encoder are ``tiny-xling``

@@ -117,19 +117,15 @@ def test_malformed_hub_ids_are_refused_before_any_download(name, monkeypatch):
 def served(tiny_services):
     """The whole app as ``python app.py`` launches it (its queue and launch options), upload limit 1 MB."""
     gr = pytest.importorskip("gradio")
-    from tests.ui.conftest import free_port
-    from xling.ui.app import build_app, launch_options, queue_options
+    from tests.ui.conftest import launch
+    from xling.ui.app import build_app, launch_options
 
     config = replace(tiny_services.config, max_upload_mb=1)
     demo = build_app(services=tiny_services)
     options = launch_options(config)
     assert options["allowed_paths"] == [str(config.paths.cache / "app")]  # nothing else of the disk
-    demo.queue(**queue_options()).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                         quiet=True, **options)
-    try:
+    with launch(demo, **options):
         yield demo, gr
-    finally:
-        demo.close()
 
 
 def _status(url: str) -> int:

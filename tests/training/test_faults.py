@@ -76,19 +76,13 @@ def fault(tmp_path, monkeypatch):
 def app(tmp_path, tiny_xling_dir):
     """The whole app on tiny models with a checkpoints folder of its own: ``(client, checkpoints)``."""
     pytest.importorskip("gradio")
-    import shutil
-
+    from tests.conftest import services_with
     from tests.ui.conftest import launch
-    from xling.config import REPO_ROOT, AppConfig, Paths
-    from xling.core.services import Services
     from xling.ui.app import build_app
 
-    root = tmp_path / "checkpoints"
-    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
-    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", warm_up=False,
-                                  paths=Paths(cache=tmp_path / "cache", demo=REPO_ROOT / "demo", checkpoints=root)))
+    services = services_with(tmp_path, {"tiny-xling": tiny_xling_dir}, warm_up=False)
     with launch(build_app(services=services)) as client:
-        yield client, root
+        yield client, services.checkpoints
 
 
 def test_kill_9_while_a_checkpoint_is_written_keeps_the_previous_one_and_resume_works(tmp_path, fault):

@@ -32,9 +32,10 @@ def build_tab(create: Callable[[Any], dict[str, Any]], services: Any) -> tuple[A
 
 
 @contextmanager
-def launch(demo: Any) -> Iterator[Any]:
-    """Queue and launch ``demo`` on a free local port without blocking; yield a ``gradio_client.Client``
-    for it, and close the server afterwards.
+def launch(demo: Any, **options: Any) -> Iterator[Any]:
+    """Queue ``demo`` as ``app.py`` does (``queue_options``) and launch it on a free local port
+    without blocking; yield a ``gradio_client.Client`` for it, and close the server afterwards.
+    ``options`` go to ``launch()`` (e.g. ``**launch_options(config)``: upload limit, allowed paths).
 
     Example:
         >>> with launch(build_tab(create_detect_tab, services)[0]) as client:   # doctest: +SKIP
@@ -42,7 +43,10 @@ def launch(demo: Any) -> Iterator[Any]:
     """
     from gradio_client import Client
 
-    demo.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    from xling.ui.app import queue_options
+
+    demo.queue(**queue_options()).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                         quiet=True, **options)
     try:
         yield Client(demo.local_url, verbose=False)
     finally:

@@ -8,7 +8,6 @@ holds a copy of the tiny xling checkpoint with its weights missing and one with 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from gradio_client import handle_file  # noqa: E402
 
-from tests.ui.conftest import free_port  # noqa: E402
+from tests.conftest import services_with  # noqa: E402
+from tests.ui.conftest import launch  # noqa: E402
 from tests.ui.test_finetune_tab import _form  # noqa: E402
-from xling.config import REPO_ROOT, AppConfig, Paths  # noqa: E402
 
 LONG = "Das ist ein ganz normaler Satz. " * 3200  # ~100,000 characters
 FILL = ("tiny-xling", 5, "sequential", "auto", "")
@@ -31,24 +30,14 @@ MAP_REST = ("tiny-xling", "pca", 2, "", 0, True, None, 15, 30)
 
 @pytest.fixture(scope="module")
 def client(tiny_xling_dir, tmp_path_factory):
-    from xling.core.services import Services
-    from xling.ui.app import build_app, launch_options, queue_options
+    from xling.ui.app import build_app, launch_options
 
-    root = tmp_path_factory.mktemp("bad-input") / "checkpoints"
-    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
-    shutil.copytree(tiny_xling_dir, root / "no-weights")
-    (root / "no-weights" / "model.safetensors").unlink()
-    shutil.copytree(tiny_xling_dir, root / "corrupt-weights")
-    (root / "corrupt-weights" / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
-    paths = Paths(cache=tmp_path_factory.mktemp("bad-input-cache"), demo=REPO_ROOT / "demo", checkpoints=root)
-    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths, warm_up=False))
-    demo = build_app(services=services)
-    demo.queue(**queue_options()).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                         quiet=True, **launch_options(services.config))
-    try:
-        yield gradio_client.Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+    services = services_with(tmp_path_factory.mktemp("bad-input"), dict.fromkeys(
+        ("tiny-xling", "no-weights", "corrupt-weights"), tiny_xling_dir), warm_up=False)
+    (services.checkpoints / "no-weights" / "model.safetensors").unlink()
+    (services.checkpoints / "corrupt-weights" / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    with launch(build_app(services=services), **launch_options(services.config)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ The public-deployment gate gets its own small apps (env ``SPACE_ID`` / ``XLING_A
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.conftest import services_with  # noqa: E402
 from tests.ui.conftest import build_tab, launch, output_value, plot_figure  # noqa: E402
-from xling.config import REPO_ROOT, AppConfig, Paths  # noqa: E402
+from xling.config import AppConfig  # noqa: E402
 from xling.training.jobs import JobManager, JobStatus  # noqa: E402
 from xling.ui import finetune_tab  # noqa: E402
 from xling.ui.finetune_tab import DeploymentGate, create_finetune_tab, deployment_gate  # noqa: E402
@@ -54,14 +54,7 @@ def _start(client, name: str, steps: int, admin_token: str = "", **values: Any) 
 @pytest.fixture(scope="module")
 def ft_services(tiny_xling_dir, tiny_mlm_dir, tmp_path_factory):
     """Services like ``tiny_services``, on a checkpoints folder of this module's own."""
-    from xling.core.services import Services
-
-    root = tmp_path_factory.mktemp("finetune") / "checkpoints"
-    root.mkdir()
-    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
-    shutil.copytree(tiny_mlm_dir, root / "tiny-mlm")
-    paths = Paths(cache=tmp_path_factory.mktemp("finetune-cache"), demo=REPO_ROOT / "demo", checkpoints=root)
-    return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+    return services_with(tmp_path_factory.mktemp("finetune"), {"tiny-xling": tiny_xling_dir, "tiny-mlm": tiny_mlm_dir})
 
 
 def _status(client, name: str) -> tuple[str, Any]:
@@ -283,12 +276,7 @@ def _gated_app(services, environ: dict[str, str]):
 
 @pytest.fixture
 def gate_services(tiny_xling_dir, tmp_path):
-    from xling.core.services import Services
-
-    root = tmp_path / "checkpoints"
-    shutil.copytree(tiny_xling_dir, root / "tiny-xling")
-    paths = Paths(cache=tmp_path / "cache", demo=REPO_ROOT / "demo", checkpoints=root)
-    return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+    return services_with(tmp_path, {"tiny-xling": tiny_xling_dir})
 
 
 def test_a_public_deployment_without_a_token_is_read_only(gate_services):

@@ -10,21 +10,16 @@ gr = pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 
 from benchmarks.load_test import MIX, Workload, run_load  # noqa: E402
-from tests.ui.conftest import free_port  # noqa: E402
+from tests.ui.conftest import launch  # noqa: E402
 
 
 def test_concurrent_users_all_get_answers(tiny_services):
-    from xling.ui.app import build_app, queue_options
+    from xling.ui.app import build_app
 
-    demo = build_app(services=tiny_services)
-    demo.queue(**queue_options()).launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                                         quiet=True)
-    try:
-        answered = []
-        out = run_load(demo.local_url, users=12, seconds=12, work=Workload("tiny-xling", "tiny-xling", ("pca",), 60),
+    answered = []
+    with launch(build_app(services=tiny_services)) as client:
+        out = run_load(client.src, users=12, seconds=12, work=Workload("tiny-xling", "tiny-xling", ("pca",), 60),
                        on_request=lambda endpoint, took, error: answered.append(endpoint))
-    finally:
-        demo.close()
     errors = [error for _, errs in out.values() for error in errs]
     assert errors == []
     assert {endpoint for endpoint, _ in MIX} == {endpoint for endpoint, (times, _) in out.items() if times}
