@@ -9,17 +9,11 @@ Test modules import the helpers (``from tests.ui.conftest import launch, output_
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.cold_start import free_port
 
 
 def build_tab(create: Callable[[Any], dict[str, Any]], services: Any) -> tuple[Any, dict[str, Any]]:
