@@ -141,6 +141,21 @@ def test_warm_up_loads_the_defaults_once_in_the_background(app_checkpoints, tmp_
     assert off.warm_up_in_background() is False and off.loaded() == []
 
 
+@pytest.mark.parametrize("public", [False, True])
+def test_warm_up_and_detector_work_on_a_public_deployment(app_checkpoints, tmp_path, monkeypatch, public):
+    """A listed name resolves to a folder once; loading that folder is not refused as a 'path'."""
+    from xling.core import projection
+
+    monkeypatch.setattr(projection, "warm_up_umap", lambda: None)
+    paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
+    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths, public=public))
+    assert services.warm_up() == ["masked LM", "language detector", "fastText", "UMAP"]
+    assert services.detector("tiny-xling").detect(["Das ist ein Haus."])[0]
+    if public:
+        with pytest.raises(ModelLoadError, match="not by path"):
+            services.detector(str(app_checkpoints / "tiny-xling"))
+
+
 def test_a_failed_warm_up_step_is_logged_and_the_rest_still_runs(tmp_path, monkeypatch, caplog):
     from xling.core import projection
 

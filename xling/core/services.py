@@ -118,9 +118,12 @@ class Services:
 
     def masked_lm(self, name: str | None = None):
         """A :class:`~xling.core.masked_lm.MaskedLM` (``None``: the configured default)."""
+        return self._masked_lm_at(self.resolve(name, self.config.masked_lm))
+
+    def _masked_lm_at(self, location: str):
+        """The masked LM at a location :meth:`resolve` returned (checked once, there, not again)."""
         from xling.core.masked_lm import load_masked_lm_bundle
 
-        location = self.resolve(name, self.config.masked_lm)
         return self._get("masked_lm", location, lambda: load_masked_lm_bundle(location))
 
     def encoder(self, name: str | None = None):
@@ -143,7 +146,7 @@ class Services:
 
         location = self.resolve(name, self.config.masked_lm)
         if location != FASTTEXT and (Path(location) / "xling.json").is_file():
-            bundle = self.masked_lm(location)
+            bundle = self._masked_lm_at(location)
             return self._get("detector", location, lambda: XlingDetector(bundle.xling, location))
         return self._get("detector", location, lambda: load_detector(location))
 
