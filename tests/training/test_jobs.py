@@ -191,8 +191,10 @@ def _adopt(root: Path, name: str, script: str) -> tuple[subprocess.Popen, Job]:
     run_dir = root / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(_config(name).to_yaml())
-    process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
-    job = Job(run_name=name, run_dir=run_dir, pid=process.pid, pgid=process.pid, command=("sh", "-c", script),
+    # The engine's arguments after the script ($0, $1, ...): its command line names the run's config.
+    command = ("sh", "-c", script, "xling.training", "--config", str(run_dir / "config.yaml"))
+    process = subprocess.Popen(command, start_new_session=True)
+    job = Job(run_name=name, run_dir=run_dir, pid=process.pid, pgid=process.pid, command=command,
               started=time.time(), proc_start=jobs._proc_stat(process.pid).start)
     job.save()
     return process, job
@@ -217,7 +219,7 @@ def test_stop_kills_a_group_that_ignores_stop_and_sigterm(tmp_path):
 
 
 def test_a_process_that_died_is_failed_after_a_restart(tmp_path):
-    process, job = _adopt(tmp_path, "gone", "exec sleep 60")
+    process, job = _adopt(tmp_path, "gone", "while :; do sleep 0.1; done")
     try:
         assert JobManager(tmp_path).status("gone").state == "running"
         process.send_signal(signal.SIGKILL)
@@ -229,6 +231,87 @@ def test_a_process_that_died_is_failed_after_a_restart(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.mark.parametrize("proc_start", ["none", "real"])
+def test_a_job_file_naming_another_process_is_not_trusted(tmp_path, proc_start):
+    """job.json is a file anyone who can write the folder can forge: a live pid it names counts only
+    when its start time and command line prove it is the run's engine; it is never signalled."""
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        run_dir = tmp_path / "forged"
+        run_dir.mkdir()
+        (run_dir / "config.yaml").write_text(_config("forged").to_yaml())
+        start = jobs._proc_stat(other.pid).start if proc_start == "real" else None
+        Job(run_name="forged", run_dir=run_dir, pid=other.pid, pgid=other.pid, command=("sleep", "60"),
+            started=time.time(), proc_start=start).save()
+        manager = JobManager(tmp_path)
+        assert manager.status("forged").state != "running" and manager.running() is None
+        manager.stop("forged", timeout=0.5, grace=0.5)
+        time.sleep(0.2)
+        assert other.poll() is None  # not signalled
+        job = manager.start(_config("next", steps=2))  # not blocked by it
+        assert manager.wait("next", timeout=120).state == "finished", job
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_folders_no_run_created_are_never_started_resumed_or_stopped_into(tmp_path):
+    """A shipped model (config.yaml and progress.jsonl, but no job.json) and a plain file of the
+    checkpoints folder: every write is refused with a message and the folder is unchanged."""
+    shipped = tmp_path / "xling-encoder"
+    shipped.mkdir()
+    (shipped / "config.yaml").write_text(_config("xling-encoder").to_yaml())
+    (shipped / "progress.jsonl").write_text('{"event": "start", "step": 0}\n{"event": "finished", "step": 8000}\n')
+    (tmp_path / "README.md").write_text("# checkpoints\n")
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    manager = JobManager(tmp_path)
+    with pytest.raises(JobError, match="no run of this app created"):
+        manager.resume("xling-encoder", steps=8001)
+    with pytest.raises(JobError, match="no run of this app created"):
+        manager.start(_config("xling-encoder", steps=5))
+    with pytest.raises(JobError, match="not a run of this app"):
+        manager.request_stop("xling-encoder")
+    with pytest.raises(JobError, match="is a file of the checkpoints folder"):
+        manager.start(_config("README.md", steps=5))
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+
+
+def test_a_huge_progress_file_is_read_once_in_bounded_memory(tmp_path):
+    """A 100 MB progress.jsonl: the first status reads it in chunks, keeps at most MAX_PROGRESS_ROWS
+    rows, and later polls read only what was appended."""
+    run_dir = tmp_path / "big"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(_config("big", steps=10**7).to_yaml())
+    row = '{"step": %d, "max_steps": 10000000, "loss": 1.5, "time": 1.0, "padding": "%s"}\n'
+    with (run_dir / "progress.jsonl").open("w") as handle:
+        handle.write('{"event": "start", "step": 0, "time": 1.0}\n')
+        handle.write("x" * (2 * jobs.MAX_PROGRESS_LINE) + "\n")  # an over-long line: skipped
+        for step in range(1, 400_001):
+            handle.write(row % (step, "p" * 180))
+    assert (run_dir / "progress.jsonl").stat().st_size > 90 * 2**20
+    manager = JobManager(tmp_path)
+    status = manager.status("big")
+    assert status.step == 400_000 and len(status.rows) <= jobs.MAX_PROGRESS_ROWS
+    assert status.rows[-1]["step"] == 400_000 and status.rows[0]["step"] == 1
+    with (run_dir / "progress.jsonl").open("a") as handle:
+        handle.write(row % (400_001, ""))
+    started = time.perf_counter()
+    assert manager.status("big").step == 400_001
+    assert time.perf_counter() - started < 0.5  # the appended line only, not 100 MB again
+
+
+def test_resuming_with_more_steps_logs_in_proportion(tmp_path):
+    from xling.training.config import log_every_for
+
+    manager = JobManager(tmp_path)
+    manager.start(_config("short", steps=4, log_every=1))
+    assert manager.wait("short", timeout=120).state == "finished"
+    manager.resume("short", steps=400)
+    config = jobs._read_config(tmp_path / "short")
+    manager.stop("short")
+    assert config.train.steps == 400 and config.train.log_every == log_every_for(400) == 2
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "../up", "a..b", "x;rm -rf", "$(id)", "a b", "é", "-rf", ".hidden",

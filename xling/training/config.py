@@ -103,6 +103,19 @@ class ObjectiveConfig:
     shared_lid_head: bool = False
 
 
+#: Lines a run's ``progress.jsonl`` gets over its whole length (what the loss curves plot).
+PROGRESS_ROWS = 200
+
+
+def log_every_for(steps: int) -> int:
+    """Steps between progress lines for a run of ``steps`` steps (about :data:`PROGRESS_ROWS` lines).
+
+    >>> log_every_for(20), log_every_for(8001)
+    (1, 40)
+    """
+    return max(1, steps // PROGRESS_ROWS)
+
+
 @dataclass(frozen=True)
 class TrainLoopConfig:
     """The optimisation loop.

@@ -18,7 +18,7 @@ started from a terminal with ``python -m xling.training`` is listed too (its pid
 ``start`` event). Process control is POSIX (process groups; ``/proc`` where there is one).
 
 Example:
-    >>> from xling.training.config import TrainConfig
+    >>> from xling.training.config import TrainConfig, log_every_for
     >>> manager = JobManager(Path("checkpoints"))                                # doctest: +SKIP
     >>> job = manager.start(TrainConfig.from_file("configs/smoke.yaml"))       # doctest: +SKIP
     >>> manager.status("smoke").state                                          # doctest: +SKIP
@@ -39,6 +39,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from xling.errors import XlingError
-from xling.training.config import TrainConfig
+from xling.training.config import TrainConfig, log_every_for
 
 # File names shared with the engine; repeated here (and checked equal by a test) so this module
 # stays free of torch: the runner imports it at module level.
@@ -70,6 +71,8 @@ MAX_RUN_NAME = 64
 # Keys of a progress row that are not loss components.
 _ROW_META = {"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"}
 _TERMINAL = {"finished", "stopped", "failed"}
+# What a start writes into a run's folder before its process exists (job.json comes after).
+_BEFORE_LAUNCH = {CONFIG_FILE, LOG_FILE, STOP_FILE, f".{CONFIG_FILE}.tmp"}
 
 
 class JobError(XlingError):
@@ -333,6 +336,8 @@ class JobManager:
         self.python = python
         self.max_running = max_running
         self._processes: dict[int, subprocess.Popen] = {}  # pid -> the Popen of runs started here
+        self._readers: dict[Path, _ProgressReader] = {}  # progress.jsonl -> what has been read of it
+        self._readers_guard = threading.Lock()
 
     # ------------------------------------------------------------ commands
 
@@ -369,6 +374,7 @@ class JobManager:
         run_dir = self.root / name
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
+            self._refuse_if_not_a_run(name, run_dir)
             self._refuse_if_busy(name)
             previous = self.status(name) if run_dir.is_dir() else None
             if previous is not None and not resume:
@@ -398,12 +404,15 @@ class JobManager:
             JobError: no such run; it is running; it finished all its steps and ``steps`` is not more.
         """
         run_dir = self.run_dir(run_name)
+        self._refuse_if_not_a_run(run_name, run_dir)
         config = _read_config(run_dir)
         if config is None:
-            raise JobError(f"no run '{run_name}' to resume: {run_dir / CONFIG_FILE} is missing or invalid")
+            raise JobError(f"no run '{run_name}' to resume: its {CONFIG_FILE} is missing or invalid")
         if steps is not None:
             values = config.to_dict()
             values["train"]["steps"] = steps
+            # As many progress lines as a new run of that length logs, not one per old interval.
+            values["train"]["log_every"] = max(config.train.log_every, log_every_for(steps))
             config = TrainConfig.from_dict(values)
         current = self.status(run_name)
         if current.state == "running":
@@ -412,6 +421,24 @@ class JobManager:
             raise JobError(f"run '{run_name}' already finished all {current.step} steps: give more steps to "
                            "continue it")
         return self.start(config, resume=True)
+
+    def is_run(self, run_dir: Path) -> bool:
+        """Whether a manager created ``run_dir``: it holds ``job.json``, or only what a start writes
+        before its launch. A shipped or published model folder (or any folder made another way)
+        is never one: no start, resume or stop writes into it."""
+        if not run_dir.is_dir():
+            return False
+        if (run_dir / JOB_FILE).is_file():
+            return True
+        return all(entry.name in _BEFORE_LAUNCH for entry in run_dir.iterdir())
+
+    def _refuse_if_not_a_run(self, name: str, run_dir: Path) -> None:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise JobError(f"'{name}' is a file of the checkpoints folder, not a run: choose another run name")
+        if run_dir.is_dir() and not self.is_run(run_dir):
+            raise JobError(f"'{name}' is a model folder that no run of this app created (a shipped or published "
+                           "model): runs never write into it. Choose another run name; to continue training it, "
+                           "pick it as the base model")
 
     def _refuse_if_busy(self, name: str) -> None:
         running = self._running_runs(wait_s=10.0)
@@ -463,7 +490,9 @@ class JobManager:
         """Ask a run for a clean save and exit (the ``STOP`` file); return at once."""
         run_dir = self.run_dir(run_name)
         if not run_dir.is_dir():
-            raise JobError(f"no run '{run_name}' in {self.root}")
+            raise JobError(f"no run '{run_name}' in the checkpoints folder")
+        if not self.is_run(run_dir) and not self._process_alive(run_dir):
+            raise JobError(f"'{run_name}' is not a run of this app and is not training: there is nothing to stop")
         (run_dir / STOP_FILE).touch()
         job = Job.load(run_dir)
         if job is not None and not job.stop_requested:
@@ -482,14 +511,16 @@ class JobManager:
         run_dir = self.run_dir(run_name)
         status = self.status(run_name)
         job = Job.load(run_dir)
-        own_group = job is not None and _own_group(job.pgid)
+        # A group is signalled only when one of its processes is proven to be this run's engine
+        # (job.json alone proves nothing: anyone who can write the folder can name any pid).
+        own_group = job is not None and _own_group(job.pgid) and _group_runs(job.pgid, run_dir)
         pid = job.pid if job is not None else status.pid
         if status.state != "running" or pid is None:
-            if own_group and _group_members(job.pgid):  # stray children of a dead launcher
+            if own_group:  # stray children of a dead launcher
                 _kill_group(job.pgid, grace)
             return status
         self.request_stop(run_name)
-        if not _has_start_event(run_dir, job.progress_offset if job else 0):
+        if not self._progress(run_dir / PROGRESS_FILE, job.progress_offset if job else 0).start:
             # The engine clears STOP when it starts; before that a signal is the only way in, and there
             # is nothing to save yet.
             _signal(pid, job.pgid if own_group else None, signal.SIGTERM)
@@ -512,7 +543,7 @@ class JobManager:
             except subprocess.TimeoutExpired:
                 return False
         deadline = time.time() + timeout
-        while self._pid_alive(pid, job.proc_start if job else None):
+        while self._job_alive(job) if job is not None else self._pid_alive(pid, None):
             if time.time() >= deadline:
                 return False
             time.sleep(0.1)
@@ -524,7 +555,7 @@ class JobManager:
         """Where ``run_name`` stands; a run with no folder is ``not started``."""
         run_dir = self.run_dir(run_name)
         job = Job.load(run_dir)
-        progress = _read_progress(run_dir / PROGRESS_FILE, job.progress_offset if job else None)
+        progress = self._progress(run_dir / PROGRESS_FILE, job.progress_offset if job else None)
         checkpoint = _latest_checkpoint(run_dir)
         has_model = (run_dir / MANIFEST).is_file() or (run_dir / METRICS_FILE).is_file()
         pid = job.pid if job else progress.start.get("pid")
@@ -547,8 +578,7 @@ class JobManager:
             job = self._record_end(job, state, exit_code, (progress.end or {}).get("time"))
 
         last = progress.rows[-1] if progress.rows else {}
-        step = max([int(last.get("step", 0)), int(progress.start.get("step") or 0),
-                    int((progress.end or {}).get("step") or 0)])
+        step = max([_int(last.get("step")), _int(progress.start.get("step")), _int((progress.end or {}).get("step"))])
         max_steps = last.get("max_steps") or progress.start.get("max_steps")
         if max_steps is None:  # nothing logged yet: the config says
             config = _read_config(run_dir)
@@ -617,6 +647,15 @@ class JobManager:
 
     # ------------------------------------------------------------ processes
 
+    def _progress(self, path: Path, offset: int | None) -> _Progress:
+        """``path`` parsed up to its end, reading only what was appended since the last call."""
+        with self._readers_guard:
+            reader = self._readers.get(path)
+            if reader is None or reader.offset != offset:
+                reader = self._readers[path] = _ProgressReader(path, offset)
+            progress = reader.read()
+            return dataclasses.replace(progress, rows=list(progress.rows))
+
     def _exit_code(self, job: Job | None) -> int | None:
         if job is None:
             return None
@@ -630,14 +669,24 @@ class JobManager:
     def _process_alive(self, run_dir: Path, job: Job | None = None, progress: _Progress | None = None) -> bool:
         job = job if job is not None else Job.load(run_dir)
         if job is not None:
-            return self._pid_alive(job.pid, job.proc_start)
-        progress = progress or _read_progress(run_dir / PROGRESS_FILE, None)
+            return self._job_alive(job)
+        progress = progress or self._progress(run_dir / PROGRESS_FILE, None)
         pid = progress.start.get("pid")
         if not isinstance(pid, int) or progress.end:
             return False
         # A run started from a terminal: make sure the pid still belongs to the engine.
         cmdline = _proc_cmdline(pid)
         return self._pid_alive(pid, None) and (cmdline is None or "xling.training" in cmdline)
+
+    def _job_alive(self, job: Job) -> bool:
+        """Whether ``job``'s process is alive *and* is the run's own engine: started when ``job.json``
+        says (a recycled pid is someone else) and running ``xling.training`` on this run's config."""
+        if job.pid in self._processes:
+            return self._pid_alive(job.pid, None)
+        if _proc_stat(job.pid) is None and not Path("/proc").is_dir():
+            return self._pid_alive(job.pid, None)  # no /proc to prove more with (not Linux)
+        return (job.proc_start is not None and self._pid_alive(job.pid, job.proc_start)
+                and _runs_config(job.pid, job.run_dir))
 
     def _pid_alive(self, pid: int, proc_start: int | None) -> bool:
         process = self._processes.get(pid)
@@ -694,49 +743,102 @@ class JobManager:
 
 @dataclass
 class _Progress:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    """What ``progress.jsonl`` says, parsed so far: the file is read once, then only what was
+    appended (see :class:`_ProgressReader`)."""
+
+    events: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)  # thinned to at most MAX_PROGRESS_ROWS
     start: dict[str, Any] = field(default_factory=dict)  # the current launch's start event
     end: dict[str, Any] | None = None  # the current launch's last event, if written
     headline: dict[str, float] = field(default_factory=dict)
     gpu_mem_gb: float | None = None
 
-
-def _read_progress(path: Path, offset: int | None) -> _Progress:
-    """Parse ``progress.jsonl``. Events at or past ``offset`` belong to the current launch; with no
-    offset (a run not started by a manager) the launch begins at the last ``start`` event."""
-    out = _Progress()
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return out
-    position = 0
-    for raw in data.splitlines(keepends=True):
-        at, position = position, position + len(raw)
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            continue  # a line being written
-        if not isinstance(event, dict):
-            continue
-        out.events.append(event)
-        current = offset is None or at >= offset
+    def add(self, event: dict[str, Any], current: bool) -> None:
+        """Take one event; ``current``: it belongs to the launch being watched."""
+        self.events += 1
         kind = event.get("event")
         if kind is None and "step" in event:
-            out.rows.append(event)
+            self.rows.append(event)
+            if len(self.rows) > MAX_PROGRESS_ROWS:  # keep every other row (and the newest): curves stay whole
+                self.rows = self.rows[:-1:2] + self.rows[-1:]
             if event.get("gpu_mem_gb") is not None:
-                out.gpu_mem_gb = event["gpu_mem_gb"]
+                self.gpu_mem_gb = event["gpu_mem_gb"]
         elif kind == "start":
             # A launch restarts from its checkpoint: rows an earlier launch logged past it are replaced.
-            resumed_at = int(event.get("step") or 0)
-            out.rows = [row for row in out.rows if int(row.get("step", 0)) <= resumed_at]
+            resumed_at = _int(event.get("step"))
+            self.rows = [row for row in self.rows if _int(row.get("step")) <= resumed_at]
             if current:
-                out.start, out.end = event, None
+                self.start, self.end = event, None
         elif kind == "metrics":
-            out.headline = {k: v for k, v in event.items() if k not in {"event", "time"} and _is_number(v)}
+            self.headline = {k: v for k, v in event.items() if k not in {"event", "time"} and _is_number(v)}
         elif kind in _TERMINAL and current:
-            out.end = event
-    return out
+            self.end = event
+
+
+#: Loss-curve points kept per run, whatever the file's length (older ones are thinned).
+MAX_PROGRESS_ROWS = 4000
+#: Longer lines are no progress event (a real one is well under 1 kB): skipped unread.
+MAX_PROGRESS_LINE = 64 * 1024
+_READ_CHUNK = 1 << 20
+
+
+class _ProgressReader:
+    """Reads a ``progress.jsonl`` incrementally: each call parses only the bytes appended since the
+    last one, in bounded chunks, so a status poll costs the same on a run of 10 or 10 million lines
+    and memory stays bounded. Events at or past ``offset`` belong to the current launch; with no
+    offset (a run not started by a manager) the launch begins at the last ``start`` event."""
+
+    def __init__(self, path: Path, offset: int | None):
+        self.path, self.offset = path, offset
+        self.identity: tuple[int, int] | None = None
+        self.position = 0
+        self.progress = _Progress()
+
+    def read(self) -> _Progress:
+        try:
+            with self.path.open("rb") as handle:
+                info = os.fstat(handle.fileno())
+                if (info.st_dev, info.st_ino) != self.identity or info.st_size < self.position:
+                    self.identity, self.position, self.progress = (info.st_dev, info.st_ino), 0, _Progress()
+                handle.seek(self.position)
+                self._consume(handle)
+        except OSError:
+            return _Progress()
+        return self.progress
+
+    def _consume(self, handle) -> None:
+        pending, skipping = b"", False
+        while chunk := handle.read(_READ_CHUNK):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()  # an unfinished line: read again next time
+            for raw in lines:
+                at = self.position
+                self.position += len(raw) + 1
+                if skipping:
+                    skipping = False  # the end of an over-long line
+                elif len(raw) <= MAX_PROGRESS_LINE:
+                    self._parse(raw, at)
+            if len(pending) > MAX_PROGRESS_LINE:  # over-long: drop what was read, skip to its end
+                self.position += len(pending)
+                pending, skipping = b"", True
+        if skipping:
+            # Wait for the over-long line's end; its bytes so far are passed over for good.
+            self.position += len(pending)
+
+    def _parse(self, raw: bytes, at: int) -> None:
+        try:
+            event = json.loads(raw)
+        except (ValueError, RecursionError):
+            return  # not an event (a line of something else)
+        if isinstance(event, dict):
+            self.progress.add(event, self.offset is None or at >= self.offset)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -775,10 +877,6 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
         return None
     done = [p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name) and (p / TRAINER_STATE).is_file()]
     return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _has_start_event(run_dir: Path, offset: int) -> bool:
-    return bool(_read_progress(run_dir / PROGRESS_FILE, offset).start)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -884,6 +982,19 @@ def _group_members(pgid: int) -> list[int]:
     except PermissionError:
         pass
     return [pgid]
+
+
+def _runs_config(pid: int, run_dir: Path) -> bool:
+    """Whether process ``pid`` runs the engine (``xling.training``) on ``run_dir``'s config."""
+    cmdline = _proc_cmdline(pid)
+    return cmdline is not None and "xling.training" in cmdline and str(run_dir / CONFIG_FILE) in cmdline
+
+
+def _group_runs(pgid: int, run_dir: Path) -> bool:
+    """Whether a live process of group ``pgid`` is ``run_dir``'s engine (only then is the group the run's)."""
+    if not Path("/proc").is_dir():
+        return bool(_group_members(pgid))
+    return any(_runs_config(pid, run_dir) for pid in _group_members(pgid))
 
 
 def _own_group(pgid: int | None) -> bool:

@@ -56,7 +56,7 @@ from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_
                               decode_text)
 from xling.core.encoders import ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
 from xling.errors import DataError, XlingError
-from xling.training.config import TrainConfig
+from xling.training.config import TrainConfig, log_every_for
 from xling.training.jobs import validate_run_name
 
 #: Where data sources come from.
@@ -477,7 +477,7 @@ def build_config(request: RunRequest, data: DataReport, base: str | None,
         "train": {"steps": steps, "batch_size": int(request.batch_size), "pair_batch_size": 2 * int(request.batch_size),
                   "max_length": size["max_length"] if base is None else 64, "lr": float(request.lr),
                   "warmup_steps": max(1, steps // 10), "seed": int(request.seed), "device": request.device,
-                  "precision": request.precision, "log_every": max(1, steps // 200),
+                  "precision": request.precision, "log_every": log_every_for(steps),
                   "save_every": max(10, steps // 4), "keep_last": 2},
     }
     if base is None:
