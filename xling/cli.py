@@ -33,8 +33,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from xling import __version__
-from xling.commands.args import add_json_flag, format_score, positive_int, print_json, probability, progress_wanted
+from xling.commands.args import (
+    add_json_flag,
+    format_score,
+    int_in_range,
+    positive_int,
+    print_json,
+    probability,
+    progress_wanted,
+)
 from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
+from xling.data.texts import readable_text
 from xling.errors import XlingError
 
 #: Exit status for errors the user can fix (also what argparse uses for usage errors).
@@ -81,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         0
     """
     parser = build_parser()
+    # Arguments pass the same cleaning as the app's inputs (lone surrogates, control characters).
+    argv = [readable_text(a) for a in (sys.argv[1:] if argv is None else argv)]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 after --help
@@ -132,7 +143,7 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
     langid.add_argument("--detector", action="append", metavar="fasttext|PATH",
                         help=f"language detector (default: {DEFAULT_DETECTOR}); repeat it to compare "
                         "detectors on the same texts in one run")
-    langid.add_argument("--min-chars", type=int, default=0, metavar="N",
+    langid.add_argument("--min-chars", type=int_in_range(0), default=0, metavar="N",
                         help="score only texts of at least N characters (default: all)")
     add_json_flag(langid)
     langid.set_defaults(handler=_run_eval_langid)

@@ -4,8 +4,8 @@
 * :func:`split_spans` / :func:`label_spans` -- cut mixed-language text into sentences and script
   runs, and label each span.
 * :func:`analyse_text` -- both of the above for one text, as the Language detection tab shows it.
-* :func:`detect_many` / :func:`summarise` -- a batch of texts (an uploaded file), with accuracy
-  when the file has gold languages.
+* :func:`detect_many` / :func:`detect_batches` / :func:`summarise` -- a batch of texts (an uploaded
+  file), all at once or batch by batch, with accuracy when the file has gold languages.
 * :func:`guesses_figure` -- the two top-``k`` lists as one grouped bar chart (plotly).
 
 Records are frozen dataclasses with ``to_dict()`` for JSON; nothing here imports gradio.
@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from xling.core.detectors import LanguageDetector
 from xling.data.languages import language_name
+from xling.data.texts import readable_text
 from xling.errors import DataError
 
 #: Longer texts are cut here (at a space when there is one); the cut is reported in the result's note.
@@ -213,9 +214,37 @@ def clip_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, int]:
     return text[: cut if cut > 0 else max_chars].rstrip(), len(text)
 
 
+#: How :func:`no_letters` names what a text holds instead of letters (by Unicode category).
+_NON_LETTERS = (("emoji", ("So", "Sk")), ("digits", ("Nd", "Nl", "No")), ("punctuation", ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po")),
+                ("symbols", ("Sm", "Sc")), ("private-use characters", ("Co",)), ("unassigned code points", ("Cn",)),
+                ("other marks", ("Mn", "Mc", "Me", "Cf", "Cs", "Cc")))
+
+
+def no_letters(text: str) -> str | None:
+    """``None`` when ``text`` has a letter of some script; otherwise what it holds instead, for a
+    message (a language lives in letters: emoji, digits or symbols have none to detect).
+
+    >>> no_letters("😀😀 42 !"), no_letters("Hallo 42")
+    ('2 emoji, 2 digits, 1 punctuation', None)
+    """
+    counts: dict[str, int] = {}
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] == "L":
+            return None
+        if category[0] != "Z":
+            name = next((n for n, cats in _NON_LETTERS if category in cats), "other characters")
+            counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n:,} {name}" for name, _ in _NON_LETTERS + (("other characters", ()),)
+                     if (n := counts.get(name)))
+
+
 def _prepared(text: str | None, max_chars: int) -> tuple[str, str]:
-    if text is None or not text.strip():
+    text = readable_text(text or "")
+    if not text.strip():
         raise DataError("nothing to detect: the text is empty; type or paste a sentence")
+    if (found := no_letters(text)) is not None:
+        raise DataError(f"no language to detect: the text has no letters, only {found}")
     clipped, length = clip_text(text.strip(), max_chars)
     note = f"The text was cut to its first {len(clipped):,} of {length:,} characters." if length > len(clipped) else ""
     return clipped, note
@@ -273,7 +302,8 @@ def detect_many(texts: Sequence[str], detector: LanguageDetector | None, referen
     """Detect a batch of texts (one result per text, in order).
 
     Args:
-        texts: the texts; a blank one gets empty answers rather than an error.
+        texts: the texts; a blank one, or one without letters, gets empty answers and a note
+            rather than an error.
         detector: the model head, or ``None``.
         reference: fastText lid.176.
         k: languages per detector and text.
@@ -291,18 +321,35 @@ def detect_many(texts: Sequence[str], detector: LanguageDetector | None, referen
         >>> [r.agree for r in detect_many(["Hallo Welt, wie geht es?"], head, fasttext)]   # doctest: +SKIP
         [True]
     """
-    if not texts:
-        raise DataError("nothing to detect: no texts given")
-    languages = known_languages(detector)
     results: list[DetectionResult] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = [clip_text(t, max_chars)[0] for t in texts[start : start + batch_size]]
-        model_hits = detector.predict(chunk, k=k) if detector is not None else [None] * len(chunk)
-        reference_hits = reference.predict(chunk, k=k)
-        results += [_result(t, m, r, languages) for t, m, r in zip(chunk, model_hits, reference_hits)]
+    for batch in detect_batches(texts, detector, reference, k=k, batch_size=batch_size, max_chars=max_chars):
+        results += batch
         if progress is not None:
             progress(len(results), len(texts))
     return results
+
+
+def detect_batches(texts: Sequence[str], detector: LanguageDetector | None, reference: LanguageDetector, k: int = 1,
+                   batch_size: int = 256, max_chars: int = MAX_TEXT_CHARS) -> Iterator[list[DetectionResult]]:
+    """:func:`detect_many` one batch at a time: a caller that stops iterating (a client that went
+    away) stops the work after the current batch.
+
+    Raises:
+        DataError: ``texts`` is empty (on the first ``next``).
+    """
+    if not texts:
+        raise DataError("nothing to detect: no texts given")
+    languages = known_languages(detector)
+    for start in range(0, len(texts), batch_size):
+        chunk = [clip_text(readable_text(t), max_chars)[0] for t in texts[start : start + batch_size]]
+        # Texts without letters get no answer (a detector would still name a language for them).
+        empty = [no_letters(t) for t in chunk]
+        kept = [t for t, e in zip(chunk, empty) if e is None]
+        model_hits = iter(detector.predict(kept, k=k) if detector is not None and kept else [None] * len(kept))
+        reference_hits = iter(reference.predict(kept, k=k) if kept else [])
+        yield [_result(t, next(model_hits), next(reference_hits), languages) if e is None else
+               DetectionResult(t, (), (), None, f"no letters ({e})" if e else "empty")
+               for t, e in zip(chunk, empty)]
 
 
 def summarise(results: Sequence[DetectionResult], gold: Sequence[str | None] | None = None) -> BatchSummary:

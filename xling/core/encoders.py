@@ -88,6 +88,56 @@ def written_as_path(name: str) -> bool:
             or "\\" in name or name.count("/") > 1)
 
 
+#: Longer model names are refused before any file system call (a path component over 255 bytes
+#: fails with ENAMETOOLONG; hub ids are at most 96 characters).
+MAX_MODEL_NAME_CHARS = 256
+
+
+def check_model_name(name: str, what: str) -> str:
+    """``name`` stripped, or a :class:`~xling.errors.ModelLoadError` when no model can be named so:
+    empty, longer than :data:`MAX_MODEL_NAME_CHARS` (or a part of it longer than a file name can
+    be), or holding a control character (a NUL byte).
+
+    >>> check_model_name(" xling-mini ", "masked LM")
+    'xling-mini'
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ModelLoadError(f"{what} name is empty")
+    if len(name) > MAX_MODEL_NAME_CHARS or any(len(part.encode()) > 255 for part in name.split("/")):
+        raise ModelLoadError(f"{what} name is {len(name):,} characters long; at most {MAX_MODEL_NAME_CHARS}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ModelLoadError(f"{what} name {name!r} holds a control character")
+    return name
+
+
+#: The largest a model folder's settings files may be before anything parses them (a real
+#: ``config.json`` is a few kB; an 80 MB one took a minute and 2.4 GB to refuse). Tokenizer files
+#: hold vocabularies: XLM-R's ``tokenizer.json`` is 17 MB.
+MAX_SETTINGS_BYTES = {"tokenizer.json": 64 * 2**20, "vocab.txt": 16 * 2**20}
+_SETTINGS_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                   "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+                   XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST, "tokenizer.json", "vocab.txt")
+
+
+def check_folder_sizes(folder: Path, what: str) -> None:
+    """Refuse a model folder whose settings files are far larger than any real one, before a
+    loader reads them (1 MB each; the vocabulary files more, see :data:`MAX_SETTINGS_BYTES`).
+
+    Raises:
+        ModelLoadError: naming the file and its size.
+    """
+    for name in _SETTINGS_FILES:
+        try:
+            size = (folder / name).stat().st_size
+        except OSError:
+            continue
+        limit = MAX_SETTINGS_BYTES.get(name, 2**20)
+        if size > limit:
+            raise ModelLoadError(f"{what} {folder.name!r}: its {name} is {size / 2**20:.1f} MB, over the "
+                                 f"{limit / 2**20:.0f} MB any real one needs; not loaded")
+
+
 def resolve_model_source(name: str, what: str) -> ModelSource:
     """Decide whether ``name`` is a local folder or a hub id, failing early for missing paths.
 
@@ -109,16 +159,17 @@ def resolve_model_source(name: str, what: str) -> ModelSource:
         >>> resolve_model_source("org/model", "encoder").kind
         'hub'
     """
-    if not name or not name.strip():
-        raise ModelLoadError(f"{what} name is empty")
+    name = check_model_name(name, what)
     path = Path(name).expanduser()
     if path.is_dir():
+        check_folder_sizes(path, what)
         return ModelSource(name=name, kind="folder", location=str(path.resolve()))
     if "/" not in name and _HUB_ID.match(name):
         from xling.config import Paths
 
         checkpoint = Paths.from_env().checkpoints / name
         if checkpoint.is_dir():
+            check_folder_sizes(checkpoint, what)
             return ModelSource(name=name, kind="folder", location=str(checkpoint.resolve()))
     if path.exists():
         raise ModelLoadError(f"{what} {name!r} is a file; expected a model folder or a hub id")

@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import threading
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from xling.core.encoders import normalize_rows
+from xling.data.spreadsheet import SpreadsheetWriter, spreadsheet_cell
 from xling.data.texts import TextCollection, make_collection
 from xling.errors import DataError, XlingError
 
@@ -604,7 +604,7 @@ def write_projection_csv(path: str | Path, points: Sequence[MapPoint]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     three = bool(points) and points[0].z is not None
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SpreadsheetWriter(handle)
         writer.writerow(["text", "lang", "group", "x", "y", *(["z"] if three else [])])
         for p in points:
             writer.writerow([p.text, p.lang or "", p.group or "", f"{p.x:.6g}", f"{p.y:.6g}",
@@ -635,7 +635,7 @@ def write_projector_tsv(folder: str | Path, vectors: np.ndarray, sample: MapSamp
     with metadata_path.open("w", encoding="utf-8") as handle:
         handle.write("lang\tgroup\ttext\n")
         for text, lang, group in zip(sample.texts, sample.langs, sample.groups):
-            handle.write(f"{_cell(lang)}\t{_cell(group)}\t{_cell(text)}\n")
+            handle.write("\t".join(spreadsheet_cell(_cell(value)) for value in (lang, group, text)) + "\n")
     return vectors_path, metadata_path
 
 

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import tempfile
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from xling.data.spreadsheet import SpreadsheetWriter
 from xling.errors import DataError
 
 if TYPE_CHECKING:
@@ -635,7 +635,7 @@ def write_pairs_csv(pairs: Sequence[MinedPair], path: str | Path) -> Path:
     """
     path = Path(path)
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SpreadsheetWriter(handle)
         writer.writerow(["source_index", "target_index", "margin", "cosine", "source", "target"])
         for p in pairs:
             writer.writerow([p.source_index, p.target_index, f"{p.margin:.4f}", f"{p.cosine:.4f}",

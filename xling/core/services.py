@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
-from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER, written_as_path
+from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER, check_model_name, written_as_path
+from xling.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,9 @@ class Services:
     def resolve(self, name: str | None, default: str | None = None) -> str:
         """Turn a picker value into what the loaders take: a ``checkpoints/`` folder name becomes
         its path; ``usem3``, ``fasttext``, paths and hub ids pass through."""
-        from xling.errors import ModelLoadError
-
-        name = (name or default or "").strip()
-        if not name:
+        if not (name or default or "").strip():
             raise ModelLoadError("no model chosen")
+        name = check_model_name(name or default, "model")
         if self.config.public and name != default and _is_path(name):
             # A stranger must not make the server read folders of its disk by typing their path.
             raise ModelLoadError(f"{name!r}: this public deployment loads models by the names it lists "
@@ -132,6 +131,8 @@ class Services:
 
         name = (name or self.config.encoder).strip()
         if name.startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
+            if not name[len(MLM_POOL_PREFIX):].strip():
+                raise ModelLoadError(f"{name!r}: name the masked LM after {MLM_POOL_PREFIX!r} (e.g. mlm:xling-mini)")
             bundle = self.masked_lm(name[len(MLM_POOL_PREFIX):])
             label = MLM_POOL_PREFIX + bundle.name
             return self._get("encoder", label, lambda: MeanPoolEncoder(bundle.model, bundle.tokenizer, label))

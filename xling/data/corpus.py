@@ -153,6 +153,10 @@ def parse_jsonl(lines: Iterable[str], label: str) -> Iterator[tuple[int, dict]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{label}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        except RecursionError:
+            raise DataError(f"{label}:{number}: JSON nested too deeply to read") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise DataError(f"{label}:{number}: not usable JSON ({str(exc).split(';')[0]})") from None
         if not isinstance(row, dict):
             raise DataError(f"{label}:{number}: expected a JSON object, got {json_type(row)}")
         yield number, row

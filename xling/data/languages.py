@@ -54,6 +54,19 @@ def _alpha2_for(alpha3: str) -> str:
     return getattr(record, "alpha_2", None) or alpha3
 
 
+@lru_cache(maxsize=1024)
+def is_language_code(code: str) -> bool:
+    """Whether a normalised code names a language of ISO 639 (``zz`` and ``xx`` do not).
+
+    >>> is_language_code("de"), is_language_code("yue"), is_language_code("zz")
+    (True, True, False)
+    """
+    import pycountry
+
+    key = "alpha_2" if len(code) == 2 else "alpha_3"
+    return code in _NAME_OVERRIDES or pycountry.languages.get(**{key: code}) is not None
+
+
 _NAME_OVERRIDES = {"als": "Alemannic German", "und": "undetermined", "bh": "Bihari", "sh": "Serbo-Croatian"}
 
 

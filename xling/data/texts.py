@@ -20,15 +20,17 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling.data.corpus import parse_jsonl
-from xling.data.languages import normalise_language
+from xling.data.corpus import json_type, parse_jsonl
+from xling.data.languages import is_language_code, normalise_language
 from xling.errors import DataError
 
 TEXT_COLUMNS = ("text", "sentence", "sentences", "content")
@@ -37,6 +39,27 @@ GROUP_COLUMNS = ("group", "group_id", "id")
 UPLOAD_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
 #: Texts longer than this are cut (the models read 128 tokens at most anyway).
 MAX_TEXT_CHARS = 2000
+
+# What no reader sees and no model should read: lone UTF-16 surrogates (a JSON "\ud800" arrives as
+# one, and cannot even be written as UTF-8), control characters other than tab and line breaks, and
+# invisible format characters (zero-width space, word joiner, BOM, soft hyphen, direction marks and
+# embeddings). Zero-width (non-)joiners stay: Persian, Hindi and emoji sequences need them.
+_UNREADABLE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+                         "\u00ad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+# Byte-order marks, longest first (UTF-32's little-endian mark begins with UTF-16's).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def readable_text(text: str) -> str:
+    """``text`` without what cannot be read or shown: lone surrogates, control characters (tabs and
+    line breaks stay) and invisible format characters. Every text from outside (a form, an upload, a
+    command line) passes here before a model or a writer sees it.
+
+    >>> readable_text("Guten\\u200b Tag" + chr(0xD800) + "\\x00!")
+    'Guten Tag!'
+    """
+    return _UNREADABLE.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,8 @@ def read_text_file(path: str | Path, *, max_bytes: int = 50 * 2**20, max_texts: 
         raise DataError(f"{label}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
     content = decode_text(path.read_bytes(), label)
     if suffix == ".txt":
-        rows = [CorpusText(_clip(line)) for line in (" ".join(x.split()) for x in content.splitlines()) if line]
+        rows = [CorpusText(_clip(line)) for line in (" ".join(readable_text(x).split()) for x in content.splitlines())
+                if line]
     elif suffix == ".jsonl":
         rows = _read_jsonl(content, label)
     else:
@@ -153,17 +177,21 @@ def read_text_file(path: str | Path, *, max_bytes: int = 50 * 2**20, max_texts: 
 
 
 def decode_text(raw: bytes, label: str) -> str:
-    """An uploaded file's bytes as text: refused with a message when they look binary or are not
-    UTF-8 (a byte-order mark is dropped).
+    """An uploaded file's bytes as text: UTF-8, or UTF-16/UTF-32 when a byte-order mark says so
+    (the mark is dropped); refused with a message when they look binary or are not UTF-8.
 
     Raises:
         DataError: naming ``label`` and what is wrong.
     """
-    if b"\x00" in raw[:8192]:
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw[:8192]:
         raise DataError(f"{label}: looks like a binary file, not text")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
+        if encoding and encoding != "utf-8-sig":
+            raise DataError(f"{label}: starts with a {encoding.upper()} byte-order mark but is not {encoding.upper()} "
+                            f"text (invalid bytes at position {exc.start})") from None
         raise DataError(f"{label}: not UTF-8 text (invalid byte at position {exc.start}); save it as UTF-8") from None
 
 
@@ -175,13 +203,16 @@ def _lang(value: object, label: str, where: str) -> str | None:
     if value is None or str(value).strip() == "":
         return None
     code = normalise_language(str(value).strip())
-    if code is None:
+    if code is None or not is_language_code(code):
         raise DataError(f"{label}:{where}: {value!r} is not a language code (use ISO 639-1 such as 'de')")
     return code
 
 
 def _row(obj: dict, label: str, where: str, keys: dict[str, str | None]) -> CorpusText | None:
-    text = " ".join(str(obj.get(keys["text"]) or "").split())
+    value = obj.get(keys["text"])
+    if value is not None and not isinstance(value, (str, int, float)):
+        raise DataError(f"{label}:{where}: the {keys['text']!r} field holds {json_type(value)}, not text")
+    text = " ".join(readable_text(str(value or "")).split())
     if not text:
         return None
     lang = _lang(obj.get(keys["lang"]), label, where) if keys["lang"] else None
@@ -219,10 +250,18 @@ def _read_table(content: str, label: str, delimiter: str) -> list[CorpusText]:
 
 
 def _read_jsonl(content: str, label: str) -> list[CorpusText]:
-    rows, keys = [], None
+    rows, keys, missing = [], None, []
     for number, obj in parse_jsonl(content.split("\n"), label):
         keys = keys or _keys(list(obj), label)
+        if keys["text"] not in obj:
+            missing.append((number, obj))
+            continue
         row = _row(obj, label, str(number), keys)
         if row:
             rows.append(row)
+    if missing:
+        number, obj = missing[0]
+        found = ", ".join(repr(k) for k in list(obj)[:8]) or "none"
+        raise DataError(f"{label}: {len(missing):,} line{'s' * (len(missing) != 1)} without the {keys['text']!r} field "
+                        f"of the first line (line {number} has {found}); use one field name on every line")
     return rows

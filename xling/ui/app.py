@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from xling.config import AppConfig
 from xling.core.services import Services
+from xling.ui.components import guard_inputs
+from xling.ui.limits import BodyLimit
 from xling.ui.detect_tab import create_detect_tab
 from xling.ui.fill_mask_tab import create_fill_mask_tab
 from xling.ui.finetune_tab import create_finetune_tab
@@ -58,7 +61,7 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
                 create_finetune_tab(services)
         # The first page view starts loading the defaults in the background (AppConfig.warm_up).
         demo.load(services.warm_up_in_background, queue=False, api_visibility="private")
-    return demo
+    return guard_inputs(demo)
 
 
 def queue_options() -> dict[str, Any]:
@@ -82,4 +85,6 @@ def launch_options(config: AppConfig | None = None) -> dict[str, Any]:
         # the working folder and the temp folder.
         "allowed_paths": [str(config.paths.cache / "app")],
         "footer_links": ["api"],
+        # Request bodies over 2 MB are refused unread (uploads keep max_file_size).
+        "app_kwargs": {"middleware": [Middleware(BodyLimit)]},
     }

@@ -11,17 +11,22 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import logging
+import math
 import time
+import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
 
 from xling.core.services import Services
+from xling.data.texts import readable_text
 from xling.errors import XlingError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,20 +43,34 @@ def shown_errors(handler: F) -> F:
     anything unexpected is logged with its traceback and shown as a short message. The app keeps
     serving either way."""
 
+    if inspect.isgeneratorfunction(handler):  # gradio streams a generator's yields (and stops it on cancel)
+        @functools.wraps(handler)
+        def streamed(*args: Any, **kwargs: Any) -> Any:
+            with _messages(handler):
+                yield from handler(*args, **kwargs)
+
+        return streamed  # type: ignore[return-value]
+
     @functools.wraps(handler)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with _messages(handler):
             return handler(*args, **kwargs)
-        except gr.Error:
-            raise
-        except XlingError as exc:
-            raise gr.Error(" ".join(str(exc).split()) or type(exc).__name__, print_exception=False) from None
-        except Exception as exc:  # a bug or an environment failure: log it, tell the user briefly
-            log.exception("%s failed", getattr(handler, "__name__", "handler"))
-            raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). "
-                           "The app is still running; try other input.", print_exception=False) from None
 
     return wrapped  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _messages(handler: Callable[..., Any]) -> Iterator[None]:
+    try:
+        yield
+    except gr.Error:
+        raise
+    except XlingError as exc:
+        raise gr.Error(" ".join(str(exc).split()) or type(exc).__name__, print_exception=False) from None
+    except Exception as exc:  # a bug or an environment failure: log it, tell the user briefly
+        log.exception("%s failed", getattr(handler, "__name__", "handler"))
+        raise gr.Error(f"Something went wrong ({type(exc).__name__}: {str(exc)[:200]}). "
+                       "The app is still running; try other input.", print_exception=False) from None
 
 
 def download_path(folder: Path, stem: str, suffix: str = ".csv") -> Path:
@@ -102,3 +121,65 @@ def encoder_picker(services: Services, label: str = "Sentence encoder", value: s
 def _with(choices: list[str], current: str | None) -> list[str]:
     # Keep a typed hub id in the list so the dropdown does not drop the user's value.
     return choices if not current or current in choices else [*choices, current]
+
+
+def guard_inputs(demo: gr.Blocks) -> gr.Blocks:
+    """Check every input of ``demo`` where it enters, before any handler runs, as a stranger's
+    script may send anything a browser would not:
+
+    - text boxes and dropdowns take text (a number, list or object is refused, not turned into
+      ``"{'a': 1}"``), and their text passes :func:`~xling.data.texts.readable_text` (lone
+      surrogates, control and invisible characters removed);
+    - whole-number fields take whole numbers (``2.5`` is refused, not rounded to 2);
+    - gradio's own checks (ranges, choices, file types) and these answer with their message and one
+      warning line in the server log, not a traceback: a bad request is not a server fault.
+
+    Returns ``demo``. The checks are bound to each component, so gradio's per-session copies of a
+    component (after an update) keep them.
+    """
+    for block in demo.blocks.values():
+        if isinstance(block, gr.components.Component) and "preprocess" not in vars(block):
+            block.preprocess = types.MethodType(_guarded_preprocess, block)
+    return demo
+
+
+def _guarded_preprocess(component: gr.components.Component, payload: Any) -> Any:
+    name = getattr(component, "label", None) or type(component).__name__
+    try:
+        payload = _checked(component, payload, name)
+        return type(component).preprocess(component, payload)
+    except gr.Error as exc:
+        exc.print_exception = False
+        log.warning("refused a request: %s: %s", name, exc.message)
+        raise
+
+
+def _checked(component: gr.components.Component, payload: Any, name: str) -> Any:
+    if payload is None:
+        return None
+    if isinstance(component, gr.Textbox) or isinstance(component, gr.Dropdown) and not component.multiselect:
+        if not isinstance(payload, str):
+            raise gr.Error(f"{name}: expected text, got {_kind(payload)}", print_exception=False)
+        return readable_text(payload)
+    if isinstance(component, (gr.Dropdown, gr.CheckboxGroup)):
+        if not isinstance(payload, list) or not all(isinstance(v, str) for v in payload):
+            raise gr.Error(f"{name}: expected a list of choices, got {_kind(payload)}", print_exception=False)
+        return [readable_text(v) for v in payload]
+    if isinstance(component, (gr.Number, gr.Slider)):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)) or not math.isfinite(payload):
+            raise gr.Error(f"{name}: expected a number, got {_kind(payload)}", print_exception=False)
+        if _whole(component) and payload != int(payload):
+            raise gr.Error(f"{name}: expected a whole number, got {payload}", print_exception=False)
+    return payload
+
+
+def _whole(component: gr.components.Component) -> bool:
+    # Number(precision=0), or a Slider that moves in whole steps from a whole start.
+    if isinstance(component, gr.Slider):
+        return float(component.step).is_integer() and float(component.minimum).is_integer()
+    return getattr(component, "precision", None) == 0
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)

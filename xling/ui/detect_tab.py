@@ -10,9 +10,8 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,13 @@ from xling.core.detection import (
     LanguageGuess,
     TextAnalysis,
     analyse_text,
-    detect_many,
+    detect_batches,
     detectors_for,
     guesses_figure,
     summarise,
 )
 from xling.core.services import Services
+from xling.data.spreadsheet import SpreadsheetWriter
 from xling.ui.components import download_path, masked_lm_picker, shown_errors
 
 #: Clickable examples: (label, text). Natural sentences in many scripts, and one mixed text.
@@ -59,6 +59,8 @@ INTRO = (
 )
 #: Rows shown in the batch table; the CSV download always has every row.
 SHOWN_ROWS = 1000
+#: Texts per batch of a file's detection (and between two chances to stop when the client has gone).
+BATCH = 128
 _PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#84cc16", "#ec4899",
             "#14b8a6", "#f97316", "#64748b", "#eab308"]
 
@@ -253,7 +255,9 @@ def _short(name: str) -> str:
 
 @shown_errors
 def _detect_file(services: Services, path: str | None, name: str,
-                 progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (gradio's idiom)
+                 progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:  # noqa: B008 (gradio's idiom)
+    """A generator: it yields after each batch, so when the client cancels or goes away gradio stops
+    iterating and the work ends after the current batch, holding its concurrency slot until then."""
     if not path:
         raise gr.Error("Upload a .txt, .csv, .tsv or .jsonl file first.", print_exception=False)
     collection = services.collection(path)
@@ -261,8 +265,11 @@ def _detect_file(services: Services, path: str | None, name: str,
     texts = [t.text for t in collection.texts]
     gold = [t.lang for t in collection.texts]
     progress(0, desc=f"Detecting {len(texts):,} texts")
-    found = detect_many(texts, head, reference, batch_size=128, progress=lambda done, total: progress(done / total,
-                        desc=f"{done:,} / {total:,} texts"))
+    found: list[DetectionResult] = []
+    for batch in detect_batches(texts, head, reference, batch_size=BATCH):
+        found += batch
+        progress(len(found) / len(texts), desc=f"{len(found):,} / {len(texts):,} texts")
+        yield f"Detecting… {len(found):,} of {len(texts):,} texts", gr.skip(), gr.skip()
     report = summarise(found, gold)
     model_name = _short(name or services.config.masked_lm)
     csv_path = _write_csv(services.cache_dir / "detect", Path(path).stem, found, gold, model_name)
@@ -278,7 +285,7 @@ def _detect_file(services: Services, path: str | None, name: str,
     if report.n > SHOWN_ROWS:
         lines.append(f"*The table shows the first {SHOWN_ROWS:,} rows; the CSV has all {report.n:,}.*")
     table = _batch_table(found[:SHOWN_ROWS], gold[:SHOWN_ROWS], model_name if head else None)
-    return "\n\n".join(lines), _sized(table), gr.DownloadButton(value=str(csv_path), visible=True)
+    yield "\n\n".join(lines), _sized(table), gr.DownloadButton(value=str(csv_path), visible=True)
 
 
 def _batch_table(found: Sequence[DetectionResult], gold: Sequence[str | None], model_name: str | None) -> pd.DataFrame:
@@ -302,7 +309,7 @@ def _write_csv(folder: Path, stem: str, found: Sequence[DetectionResult], gold: 
                model_name: str) -> Path:
     path = download_path(folder, f"{stem[:60] or 'texts'}-languages")
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = SpreadsheetWriter(handle)
         writer.writerow(["text", "gold_lang", "model", "model_lang", "model_language", "model_prob",
                          "fasttext_lang", "fasttext_language", "fasttext_prob", "agree"])
         for result, lang in zip(found, gold):
