@@ -73,6 +73,16 @@ def _messages(handler: Callable[..., Any]) -> Iterator[None]:
                        "The app is still running; try other input.", print_exception=False) from None
 
 
+@contextlib.contextmanager
+def shown_as(rewrite: Callable[[str], str]) -> Iterator[None]:
+    """Inside, a library error's message passes ``rewrite`` before the page shows it (e.g. a public
+    deployment writes server paths as names, see ``finetune_tab.server_paths_hidden``)."""
+    try:
+        yield
+    except XlingError as exc:
+        raise XlingError(rewrite(str(exc))) from None
+
+
 def download_path(folder: Path, stem: str, suffix: str = ".csv") -> Path:
     """A new, unused file name in ``folder`` for a download (the folder is created; its files older
     than :data:`DOWNLOAD_MAX_AGE_S` are removed first, so it stays small). One name per request:

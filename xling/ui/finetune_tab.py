@@ -31,7 +31,9 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ from xling.errors import DataError, XlingError
 from xling.training import presets
 from xling.training.config import TrainConfig
 from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, format_duration, read_log_tail
-from xling.ui.components import shown_errors
+from xling.ui.components import shown_as, shown_errors
 
 logger = logging.getLogger("xling.ui")
 
@@ -158,6 +160,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     """
     manager = JobManager(services.checkpoints, workdir=REPO_ROOT)
     gate = deployment_gate(services.config)
+    scrub = server_paths_hidden(services) if gate.public else _as_is
     store = projection.ProjectionStore(services.cache_dir / "projections")
     paths = services.config.paths
     corpora = {"demo": paths.demo_corpus}
@@ -300,11 +303,15 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     def preview_command(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
                         contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang,
                         task, max_texts_per_lang, eval_texts_per_lang, model_size, seed):
-        request = _request(corpora, **{name: value for name, value in locals().items() if name in FORM_FIELDS})
-        plan = presets.plan_run(request, manager.root)
-        return (manager.preview(plan.config), plan.config.to_yaml(),
-                f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and runs "
-                "this command.")
+        form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
+        with shown_as(scrub):
+            _check_base(services, base_model)
+            request = _request(corpora, **form)
+            plan = presets.plan_run(request, manager.root)
+            return tuple(scrub(text) for text in (
+                manager.preview(plan.config), plan.config.to_yaml(),
+                f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and "
+                "runs this command."))
 
     @shown_errors
     def start_run(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
@@ -312,10 +319,12 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
                   max_texts_per_lang, eval_texts_per_lang, model_size, seed, admin_token=""):
         gate.check(admin_token)
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
-        plan = presets.plan_run(_request(corpora, **form), manager.root, write=True)
-        job = manager.start(plan.config)
+        with shown_as(scrub):
+            _check_base(services, base_model)
+            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True)
+            job = manager.start(plan.config)
         note = f"Started **{job.run_name}** (process {job.pid}) on {plan.data.summary}."
-        return (note, job.command_line, plan.config.to_yaml(), *_watch(job.run_name))
+        return (note, scrub(job.command_line), scrub(plan.config.to_yaml()), *_watch(job.run_name))
 
     @shown_errors
     def stop_run(run, admin_token=""):
@@ -331,7 +340,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         job = manager.resume(current.run_name, steps=wanted if current.state == "finished" else None)
         until = f" to {wanted} steps" if wanted and current.state == "finished" else ""
         return (f"Resumed **{job.run_name}** from step {current.checkpoint_step or 0}{until} (process {job.pid}).",
-                job.command_line, *_watch(job.run_name))
+                scrub(job.command_line), *_watch(job.run_name))
 
     # ------------------------------------------------------------------ watching a run
 
@@ -353,7 +362,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             return (*(gr.skip(),) * 8, timer_update)
         runs = manager.list_runs()  # a few small files per run: cheap next to a figure
         picker = seen_before is None or tuple(seen_before[:2]) != key[:2]
-        tail = "\n".join(status.log_tail or read_log_tail(status.run_dir / LOG_FILE, 12))
+        tail = scrub("\n".join(status.log_tail or read_log_tail(status.run_dir / LOG_FILE, 12)))
         done = name if status.state == "finished" and status.metrics is not None else ""
         return (_progress_html(status), _stats_markdown(status), _loss_figure(status.rows, log, name),
                 gr.Code(value=tail, visible=bool(tail), label=_log_label(status)), _runs_table(runs),
@@ -727,3 +736,39 @@ def _by_name(code: str) -> str:
 
 def _round(value: Any) -> float | None:
     return round(float(value), 3) if isinstance(value, (int, float)) else None
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def server_paths_hidden(services: Services) -> Callable[[str], str]:
+    """A function that writes the server's own paths in ``text`` as a stranger may read them: the
+    checkpoints folder as ``checkpoints``, the repository as ``.``, the interpreter as ``python``,
+    the cache as ``$XLING_CACHE``, the home folder as ``~`` (a public deployment shows no paths).
+
+    Example:
+        >>> hide = server_paths_hidden(services)                                   # doctest: +SKIP
+        >>> hide(f"{sys.executable} -m xling.training --config {services.checkpoints}/r/config.yaml")  # doctest: +SKIP
+        'python -m xling.training --config checkpoints/r/config.yaml'
+    """
+    paths = services.config.paths
+    pairs = sorted({str(Path(p).absolute()): label for p, label in (
+        (services.checkpoints, "checkpoints"), (paths.demo, "demo"), (paths.cache, "$XLING_CACHE"),
+        (REPO_ROOT, "."), (Path.home(), "~"))}.items(), key=lambda pair: -len(pair[0]))
+    executables = {sys.executable, str(Path(sys.executable).resolve())}
+
+    def hide(text: str) -> str:
+        for executable in executables:
+            text = text.replace(executable, "python")
+        for path, label in pairs:
+            text = text.replace(path, label)
+        return text
+
+    return hide
+
+
+def _check_base(services: Services, base_model: str | None) -> None:
+    # The same rule as every model picker: a public deployment takes listed names and hub ids, no paths.
+    if services.config.public and (base_model or "").strip():
+        services.resolve(base_model)

@@ -26,10 +26,6 @@ MAX_REQUEST_BYTES = 2 * 2**20
 UPLOAD_PATHS = ("/gradio_api/upload",)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: a request whose body is over ``max_bytes`` gets ``413`` (by its
     ``Content-Length`` before anything is read, or as soon as a chunked body passes the limit);
@@ -53,28 +49,25 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await self._refuse(scope, send)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        # No length given (a chunked body): read it here, up to the limit, then hand it on.
+        messages, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
                 await self._refuse(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replayed, send)
 
     async def _refuse(self, scope: Scope, send: Callable[[Message], Awaitable[None]]) -> None:
         log.warning("refused a request: %s %s: body over %d bytes", scope.get("method"), scope.get("path"),
