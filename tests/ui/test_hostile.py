@@ -131,6 +131,35 @@ def test_a_cancelled_batch_detection_stops_and_keeps_its_slot_until_it_has(clien
     still_serving(client)
 
 
+def test_a_cancelled_search_over_an_upload_stops_encoding(client, services, tmp_path, monkeypatch):
+    """Encoding an uploaded corpus runs in steps (xling.ui.components.in_steps): once the client
+    cancels, no further chunk is encoded and the next request is answered."""
+    encoder = services.encoder("tiny-xling")
+    original = type(encoder).encode
+    calls = [0]
+
+    def slow_encode(self, texts, *args, **kwargs):
+        calls[0] += 1
+        time.sleep(0.1)
+        return original(self, texts, *args, **kwargs)
+
+    big = tmp_path / "corpus.txt"
+    big.write_text("".join(f"Satz Nummer {i} über ein Haus.\n" for i in range(30_000)), encoding="utf-8")
+    monkeypatch.setattr(type(encoder), "encode", slow_encode)
+    job = client.submit("Ein Haus", "tiny-xling", 5, [], False, handle_file(str(big)), api_name="/search")
+    deadline = time.time() + 60
+    while calls[0] < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert calls[0] >= 3, "the search never started encoding"
+    job.cancel()
+    time.sleep(1.5)
+    settled = calls[0]
+    time.sleep(1.5)
+    assert calls[0] == settled < 30_000 // 512, "a cancelled search kept encoding"
+    monkeypatch.undo()
+    still_serving(client)
+
+
 # --------------------------------------------------------------------------- 3. formula injection
 
 

@@ -92,8 +92,8 @@ def test_neighbours_and_export_handlers(app, tiny_services) -> None:
     """The private events, run as the page runs them (their functions, with a /map result as state)."""
     demo, _, _ = app
     run_map = next(d for d in demo.fns.values() if d.api_name == "map").fn
-    outputs = run_map(["de", "fr", "en"], 150, "tiny-xling", "pca", 2, "mlm:tiny-xling", 0, True, None, 15, 30,
-                      progress=lambda *a, **k: None)
+    *_, outputs = run_map(["de", "fr", "en"], 150, "tiny-xling", "pca", 2, "mlm:tiny-xling", 0, True, None, 15, 30,
+                          progress=lambda *a, **k: None)  # the handler streams; its last answer
     result = outputs[5]
     assert len(result.views) == 2
 

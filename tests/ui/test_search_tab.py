@@ -92,8 +92,8 @@ def test_mined_pairs_csv_lies_under_the_app_cache(tiny_services) -> None:
     from xling.ui.search_tab import _mine
 
     source, target = MINING_EXAMPLE
-    *_, download = _mine(tiny_services, source, target, "tiny-xling", 4, "mutual", None, None, None,
-                         progress=lambda *args, **kwargs: None)
+    *_, download = list(_mine(tiny_services, source, target, "tiny-xling", 4, "mutual", None, None, None,
+                              progress=lambda *args, **kwargs: None))[-1]  # the handler streams; its last answer
     # gradio serves a copy from its own cache; the file it copied keeps its name.
     written = tiny_services.cache_dir / "mined" / Path(download.value["path"]).name
     assert written.is_file() and written.read_text(encoding="utf-8").startswith("source_index,")

@@ -12,10 +12,12 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
 import math
+import threading
 import time
 import types
 import uuid
@@ -81,6 +83,76 @@ def shown_as(rewrite: Callable[[str], str]) -> Iterator[None]:
         yield
     except XlingError as exc:
         raise XlingError(rewrite(str(exc))) from None
+
+
+class Cancelled(Exception):
+    """Raised inside a job run by :func:`in_steps` whose client went away."""
+
+
+def in_steps(work: Callable[[Callable[..., None]], T], idle: Any, report: Callable[..., None] | None = None,
+             slice_s: float = 0.5) -> Iterator[Any]:
+    """Run a long library call so that it stops with its client: a generator for a handler to
+    ``yield from``, returning ``work``'s result.
+
+    ``work(step)`` runs in a worker thread and must call ``step(...)`` between its batches (pass it
+    as the library's progress callback; its arguments go on to ``report``). The worker runs only
+    while gradio is inside one of this generator's ``next`` calls, about ``slice_s`` seconds each,
+    and waits at ``step`` in between, while ``idle`` (the handler's "nothing new" outputs, e.g.
+    ``gr.skip()`` values) is yielded. A client that cancels or disconnects makes gradio stop
+    iterating: the worker is then never let on again and ends at its next ``step`` (closing the
+    generator raises :class:`Cancelled` there). So the work only ever runs while its event holds
+    its concurrency slot.
+
+    Example:
+        >>> def handler(query):                                                   # doctest: +SKIP
+        ...     result = yield from in_steps(lambda step: slow_search(query, progress=step), gr.skip())
+        ...     yield format(result)
+    """
+    cond = threading.Condition()
+    state: dict[str, Any] = {"until": 0.0, "parked": False, "cancelled": False, "done": False}
+
+    def step(*args: Any) -> None:
+        with cond:
+            while not state["cancelled"] and time.monotonic() >= state["until"]:
+                state["parked"] = True
+                cond.notify_all()
+                cond.wait()
+            state["parked"] = False
+            if state["cancelled"]:
+                raise Cancelled
+        if report is not None:
+            report(*args)
+
+    def run() -> None:
+        try:
+            state["result"] = work(step)
+        except BaseException as exc:  # noqa: BLE001 - handed to the handler's thread below
+            state["error"] = exc
+        with cond:
+            state["done"] = True
+            cond.notify_all()
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="xling-job", daemon=True)
+    try:
+        while True:
+            with cond:
+                state["until"] = time.monotonic() + slice_s
+                if not state.get("started"):
+                    state["started"] = True
+                    worker.start()
+                cond.notify_all()
+                while not state["done"] and not (state["parked"] and time.monotonic() >= state["until"]):
+                    cond.wait(timeout=slice_s)
+                if state["done"]:
+                    break
+            yield idle
+    finally:
+        with cond:
+            state["cancelled"] = True
+            cond.notify_all()
+    if "error" in state:
+        raise state["error"]
+    return state["result"]
 
 
 def download_path(folder: Path, stem: str, suffix: str = ".csv") -> Path:

@@ -28,7 +28,7 @@ from xling.core import map_figures, projection
 from xling.core.services import Services
 from xling.data.texts import UPLOAD_SUFFIXES, TextCollection
 from xling.errors import DataError, XlingError
-from xling.ui.components import encoder_picker, shown_errors
+from xling.ui.components import encoder_picker, in_steps, shown_errors
 
 DEFAULT_TEXTS = 1000
 NEIGHBOURS = 10
@@ -147,12 +147,14 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
         if not langs and collection.languages():
             raise DataError("choose at least one language")
         params = {"n_neighbors": int(neighbours_value or 15), "perplexity": float(perplexity_value or 30)}
-        mapped = projection.compute_map(
-            services, collection, langs, int(count or DEFAULT_TEXTS), [encoder_name, compare_name or ""],
-            method_name, int(dims_value or 2), int(seed_value or 0), params, store,
-            lambda fraction, description: progress(fraction, desc=description))
+        # Encoding an uploaded corpus can take minutes: in steps, so it ends when the client goes away.
+        mapped = yield from in_steps(
+            lambda step: projection.compute_map(
+                services, collection, langs, int(count or DEFAULT_TEXTS), [encoder_name, compare_name or ""],
+                method_name, int(dims_value or 2), int(seed_value or 0), params, store, step),
+            (gr.skip(),) * 9, lambda fraction, description: progress(fraction, desc=description))
         two = len(mapped.views) > 1
-        return (_metrics_markdown(mapped), _figure(mapped, 0, show_lines),
+        yield (_metrics_markdown(mapped), _figure(mapped, 0, show_lines),
                 gr.Plot(_figure(mapped, 1, show_lines) if two else None, visible=two),
                 gr.Dataframe(value=_empty_table()), gr.Dataframe(value=_empty_table(), visible=two),
                 mapped, "", "", None)

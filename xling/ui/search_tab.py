@@ -13,8 +13,9 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -33,7 +34,7 @@ from xling.core.search import (
 from xling.core.services import Services
 from xling.data.languages import language_name
 from xling.data.texts import UPLOAD_SUFFIXES
-from xling.ui.components import download_path, encoder_picker, shown_errors
+from xling.ui.components import download_path, encoder_picker, in_steps, shown_errors
 
 INTRO = (
     "Find the sentences nearest a query **in any language**: every text is a vector from the picked "
@@ -148,12 +149,15 @@ def create_search_tab(services: Services) -> dict[str, gr.components.Component]:
 
 @shown_errors
 def _search(services: Services, query: str, encoder: str, k: float, languages: Sequence[str] | None,
-            exclude: bool, corpus_file: str | None, progress: gr.Progress = gr.Progress()) -> tuple[str, pd.DataFrame]:
+            exclude: bool, corpus_file: str | None,
+            progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any]]:  # noqa: B008 (gradio's idiom)
     request = SearchRequest(query or "", k=int(k or 10), languages=tuple(languages or ()),
                             exclude_query_language=bool(exclude))
-    result = search_corpus(services, request, encoder or None, corpus_file or None,
-                           progress=_reporter(progress, "Encoding the corpus (first time only, then cached)"))
-    return _search_summary(result), _hits_frame(result)
+    # Encoding an uploaded corpus can take minutes: in steps, so it ends when the client goes away.
+    result = yield from in_steps(lambda step: search_corpus(services, request, encoder or None, corpus_file or None,
+                                                            progress=step),
+                                 (gr.skip(), gr.skip()), _reporter(progress, "Encoding the corpus (first time only, then cached)"))
+    yield _search_summary(result), _hits_frame(result)
 
 
 def _search_summary(result: SearchResult) -> str:
@@ -191,16 +195,18 @@ def _language_choices(services: Services, corpus_file: str | None, current: Sequ
 @shown_errors
 def _mine(services: Services, source_text: str, target_text: str, encoder: str, k: float, mode: str,
           min_margin: float | None, source_file: str | None, target_file: str | None,
-          progress: gr.Progress = gr.Progress()) -> tuple[str, pd.DataFrame, gr.DownloadButton]:
+          progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, Any, Any]]:  # noqa: B008 (gradio's idiom)
     k, mode = int(k or 4), mode or "mutual"
     threshold = float(min_margin) if min_margin else None  # 0 or empty: no minimum
     source = _sentences(services, source_text, source_file)
     target = _sentences(services, target_text, target_file)
     check_mining_options(k, mode, threshold, source, target)  # before the encoder loads
-    result = mine_texts(source, target, services.encoder(encoder or None), k=k, mode=mode, threshold=threshold,
-                        progress=_reporter(progress, "Encoding the sentences"))
+    result = yield from in_steps(
+        lambda step: mine_texts(source, target, services.encoder(encoder or None), k=k, mode=mode,
+                                threshold=threshold, progress=step),
+        (gr.skip(), gr.skip(), gr.skip()), _reporter(progress, "Encoding the sentences"))
     path = write_pairs_csv(result.pairs, download_path(services.cache_dir / "mined", "pairs"))
-    return _mining_summary(result), _pairs_frame(result), gr.DownloadButton(value=str(path), visible=bool(result.pairs))
+    yield _mining_summary(result), _pairs_frame(result), gr.DownloadButton(value=str(path), visible=bool(result.pairs))
 
 
 def _sentences(services: Services, text: str | None, upload: str | None) -> list[str]:
