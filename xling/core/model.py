@@ -74,6 +74,22 @@ def new_backbone(spec: BackboneSpec, tokenizer) -> nn.Module:
     return BertForMaskedLM(config)
 
 
+def load_pretrained_masked_lm(name: str) -> tuple[nn.Module, object]:
+    """``(masked LM, tokenizer)`` to build an :class:`XlingModel` on: ``e5-small`` (embedded,
+    :func:`xling.core.e5.e5_masked_lm`), or a Hugging Face masked-LM folder or hub id (safetensors
+    only, no remote code), e.g. the seed's ``google-bert/bert-base-multilingual-cased``."""
+    from xling.core.encoders import E5_SMALL
+
+    if name == E5_SMALL:
+        from xling.core.e5 import e5_masked_lm
+
+        return e5_masked_lm()
+    from xling.core.masked_lm import load_masked_lm
+
+    model, tokenizer = load_masked_lm(name)
+    return model.train(), tokenizer
+
+
 class _VocabProjection(nn.Linear):
     """The MLM head's ``hidden -> vocabulary`` layer, faster at inference on a CPU.
 

@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT
-from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER, check_model_name, written_as_path
+from xling.core.encoders import (
+    EMBEDDED_ENCODERS,
+    ENCODER_MANIFEST,
+    XLING_CHECKPOINT_MARKER,
+    check_model_name,
+    written_as_path,
+)
 from xling.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +87,7 @@ class Services:
             # A stranger must not make the server read folders of its disk by typing their path.
             raise ModelLoadError(f"{name!r}: this public deployment loads models by the names it lists "
                                  "(checkpoints, usem3, fasttext) or by hub id (org/name), not by path")
-        if name in (USEM3, FASTTEXT) or "/" in name and Path(name).expanduser().exists():
+        if name in (*EMBEDDED_ENCODERS, FASTTEXT) or "/" in name and Path(name).expanduser().exists():
             return name
         local = self.checkpoints / name
         if "/" not in name and local.is_dir():
@@ -95,12 +101,12 @@ class Services:
         return _default_first(self.config.masked_lm, found)
 
     def encoder_choices(self, with_mlm_pools: bool = False) -> list[str]:
-        """``usem3`` (or the configured default) first, then checkpoints that give sentence vectors;
+        """The configured default first, the embedded ``usem3`` and ``e5-small``, then checkpoints that give sentence vectors;
         with ``with_mlm_pools``, also ``mlm:<checkpoint>``: a masked LM's raw mean-pooled vectors."""
         found = [p.name for p in self._checkpoint_folders()
                  if any((p / marker).is_file() for marker in (XLING_CHECKPOINT_MARKER, "modules.json", ENCODER_MANIFEST))]
         pools = [f"mlm:{name}" for name in self.masked_lm_choices()] if with_mlm_pools else []
-        return _default_first(self.config.encoder, [USEM3, *found, *pools])
+        return _default_first(self.config.encoder, [*EMBEDDED_ENCODERS, *found, *pools])
 
     def detector_choices(self) -> list[str]:
         """Checkpoints with a trained language-ID head (``xling.json``)."""

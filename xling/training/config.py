@@ -37,11 +37,15 @@ class InitConfig:
     Args:
         from_checkpoint: an xling checkpoint folder to continue from: sequential ("cross")
             pretraining on another language set, or fine-tuning. ``None`` builds a new model.
+        pretrained: a pretrained multilingual masked LM to put the seed's heads on, as the seed
+            does with BERT-multilingual: ``e5-small`` (embedded: multilingual-e5-small with a new
+            MLM head), a Hugging Face masked-LM folder or hub id. ``None``: a new backbone.
         model: the shape of a new backbone.
         vocab_size: the new tokenizer's vocabulary (trained on the training texts; <= 32k).
     """
 
     from_checkpoint: str | None = None
+    pretrained: str | None = None
     model: BackboneSpec = field(default_factory=BackboneSpec)
     vocab_size: int = 24000
 
@@ -375,6 +379,10 @@ def _validate(config: TrainConfig) -> None:
         _check(obj.teacher is None, "objectives.teacher", "is not combined with adapters")
         _check(obj.mlm, "objectives.mlm", "adapters train on the masked-LM loss: set mlm: true")
     _check(_integer(init.vocab_size) and 256 <= init.vocab_size <= 32000, "init.vocab_size", "must be 256..32000")
+    _check(init.pretrained is None or isinstance(init.pretrained, str) and bool(init.pretrained.strip()),
+           "init.pretrained", "must be a model name (e5-small, a folder or a hub id)")
+    _check(init.pretrained is None or init.from_checkpoint is None, "init.pretrained",
+           "give init.pretrained or init.from_checkpoint, not both")
     _check(init.from_checkpoint is None or isinstance(init.from_checkpoint, str), "init.from_checkpoint",
            "must be a folder path or null")
     _check(all(isinstance(code, str) and code for code in data.languages), "data.languages",

