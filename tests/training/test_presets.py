@@ -321,3 +321,19 @@ def test_the_encoder_preset_pairs_every_language_with_english(root):
     assert not config.objectives.mlm and config.objectives.lid_weight == 0
     with pytest.raises(XlingError, match="not an xling checkpoint"):   # an MLM checkpoint is no encoder
         plan_run(_request("encoder", base_model="base", steps=40), root)
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_e5_small_as_the_base_model(key, root):
+    """e5-small as the base: the seed's heads on the pretrained transformer (init.pretrained), the
+    frozen encoder of zero-shot transfer, and refused where a preset continues an xling checkpoint."""
+    request = _request(key, base_model="e5-small", steps=40, batch_size=8)
+    if PRESETS[key].needs_base or PRESETS[key].task == "encoder":
+        with pytest.raises(XlingError, match="continues an xling checkpoint"):
+            plan_run(request, root)
+        return
+    config = plan_run(request, root).config
+    if key == "zero_shot":
+        assert config.transfer.encoder == "e5-small" and config.init.pretrained is None
+    else:
+        assert config.init.pretrained == "e5-small" and config.init.from_checkpoint is None

@@ -54,7 +54,7 @@ from xling.data.corpus import (LabelledText, Segment, load_documents, load_segme
 from xling.data.languages import normalise_language
 from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_COLUMNS, UPLOAD_SUFFIXES,
                               decode_text)
-from xling.core.encoders import ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
+from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
 from xling.errors import DataError, XlingError
 from xling.training.config import TrainConfig, log_every_for
 from xling.training.jobs import validate_run_name
@@ -421,6 +421,9 @@ def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = Fals
     if base == DEFAULT_ENCODER and preset.task not in {"zero_shot", "encoder"}:
         raise PresetError(f"base model {DEFAULT_ENCODER}: not an xling checkpoint; it is the encoder of zero-shot "
                           "transfer only. Choose a checkpoint, or none for a new model")
+    if base == E5_SMALL and (preset.needs_base or preset.task == "encoder"):
+        raise PresetError(f"base model {E5_SMALL}: {preset.label} continues an xling checkpoint; start a run on "
+                          f"{E5_SMALL} with another preset first, then continue that")
     if preset.needs_base and base is None:
         raise PresetError(f"{preset.label}: this preset continues a checkpoint; choose a base model (e.g. xling-mini)")
     if preset.task == "zero_shot" and request.task not in TRANSFER_TASKS:
@@ -482,6 +485,8 @@ def build_config(request: RunRequest, data: DataReport, base: str | None,
     }
     if base is None:
         values["init"].pop("from_checkpoint")
+    elif base == E5_SMALL and preset.task != "zero_shot":  # zero-shot reads it as its frozen encoder
+        values["init"]["pretrained"] = values["init"].pop("from_checkpoint")  # the seed's heads on e5-small
     values = preset.build(request, values)
     return TrainConfig.from_dict(values)
 
@@ -503,7 +508,7 @@ def resolve_base_model(name: str | None, checkpoints: str | Path, *, download: b
     name = (name or "").strip()
     if not name:
         return None
-    if name == DEFAULT_ENCODER:
+    if name in (DEFAULT_ENCODER, E5_SMALL):  # embedded: no folder to check
         return name
     local, path = Path(checkpoints) / name, Path(name).expanduser()
     folder = local if "/" not in name and local.is_dir() else path if path.is_dir() else None

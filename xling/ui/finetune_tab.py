@@ -43,7 +43,7 @@ import pandas as pd
 
 from xling.config import REPO_ROOT, AppConfig
 from xling.core import map_figures, projection
-from xling.core.encoders import ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
+from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.texts import load_corpus_collection
@@ -56,6 +56,7 @@ from xling.ui.components import shown_as, shown_errors
 logger = logging.getLogger("xling.ui")
 
 NEW_MODEL = ("— new model (from scratch) —", "")
+E5_BASE = ("e5-small (pretrained multilingual transformer, new heads)", E5_SMALL)
 #: Languages the embedded corpus starts with: a handful of scripts, quick to train on a CPU.
 DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "ru", "zh", "ja", "ar")
 #: Seconds between two looks at a watched run.
@@ -279,7 +280,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         updates = [gr.Number(value=getattr(defaults, name), interactive=name in chosen.uses)
                    for name in hyper]
         if chosen.needs_base and not base_model:
-            fallback = next((value for _, value in _base_choices(services) if value), "")
+            fallback = next((value for _, value in _base_choices(services) if value and value != E5_SMALL), "")
             base_update = gr.Dropdown(value=fallback)
         else:
             base_update = gr.skip()
@@ -500,7 +501,7 @@ def _base_choices(services: Services) -> list[tuple[str, str]]:
                    and _has_model(p)) if root.is_dir() else []
     default = services.config.masked_lm
     found = [default] + [name for name in found if name != default] if default in found else found
-    return [NEW_MODEL, *((name, name) for name in found)]
+    return [NEW_MODEL, E5_BASE, *((name, name) for name in found)]
 
 
 def _with_value(choices: list[tuple[str, str]], current: str | None) -> list[tuple[str, str]]:
