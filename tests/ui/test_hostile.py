@@ -29,7 +29,7 @@ from gradio_client import handle_file  # noqa: E402
 
 from tests.conftest import services_with  # noqa: E402
 from tests.ui.conftest import captured_server_log, launch, output_value  # noqa: E402
-from tests.ui.test_bad_input import FILL, refused, still_serving  # noqa: E402
+from tests.ui.test_bad_input import refused, still_serving  # noqa: E402
 from tests.ui.test_finetune_tab import _form  # noqa: E402
 from xling.config import REPO_ROOT  # noqa: E402
 

@@ -21,7 +21,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ from xling.data.texts import readable_text
 from xling.errors import XlingError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 log = logging.getLogger("xling.ui")
 
 #: Download files older than this are removed when a new one is made in the same folder.
@@ -90,7 +91,7 @@ class Cancelled(Exception):
 
 
 def in_steps(work: Callable[[Callable[..., None]], T], idle: Any, report: Callable[..., None] | None = None,
-             slice_s: float = 0.5) -> Iterator[Any]:
+             slice_s: float = 0.5) -> Generator[Any, None, T]:
     """Run a long library call so that it stops with its client: a generator for a handler to
     ``yield from``, returning ``work``'s result.
 
