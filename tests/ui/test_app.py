@@ -80,8 +80,12 @@ def test_app_file_is_thin_and_builds_from_the_environment():
 
 
 def test_opening_the_page_starts_the_warm_up(tiny_services):
+    import dataclasses
+
+    from xling.core.services import Services
     from xling.ui.app import build_app
 
-    demo = build_app(services=tiny_services)
+    demo = build_app(services=Services(dataclasses.replace(tiny_services.config, warm_up=False)))
     warm = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "warm_up_in_background"]
     assert len(warm) == 1 and warm[0].targets == [(demo._id, "load")]  # the page's load event, nothing else
+    assert warm[0].outputs == [] and warm[0].fn() is None  # nothing to show: gradio warned on every page view

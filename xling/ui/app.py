@@ -60,7 +60,10 @@ def build_app(config: AppConfig | None = None, services: Services | None = None)
             with gr.Tab("Fine-tune", id="finetune"):
                 create_finetune_tab(services)
         # The first page view starts loading the defaults in the background (AppConfig.warm_up).
-        demo.load(services.warm_up_in_background, queue=False, api_visibility="private")
+        def warm_up_in_background() -> None:  # no outputs: gradio warns when an event returns a value it cannot show
+            services.warm_up_in_background()
+
+        demo.load(warm_up_in_background, queue=False, api_visibility="private")
     return guard_inputs(demo)
 
 
