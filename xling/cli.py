@@ -170,14 +170,15 @@ def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
     pairs = read_pairs(args.data)  # a bad file fails before a model is loaded
     names = args.encoder or [DEFAULT_ENCODER]
     encoders = [load_encoder(name) for name in names]  # all load before any work
-    reports = {name: evaluate_retrieval(pairs, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
-               for name, encoder in zip(names, encoders)}
+    def evaluate(subset, encoder):
+        return evaluate_retrieval(subset, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
+
+    reports = {name: evaluate(pairs, encoder) for name, encoder in zip(names, encoders)}
+    # Each domain's pairs are also searched among that domain's targets alone.
+    domains = {name: _by_domain(pairs, lambda subset, e=encoder: evaluate(subset, e)) for name, encoder in zip(names, encoders)}
     if args.json:
         payload: dict[str, Any] = {"task": "retrieval", "data": str(args.data)}
-        if len(names) == 1:
-            payload.update(encoder=names[0], **reports[names[0]].to_dict())
-        else:
-            payload["reports"] = {name: report.to_dict() for name, report in reports.items()}
+        _add_reports(payload, "encoder", reports, domains)
         return print_json(payload, out)
     first, last = reports[names[0]], reports[names[-1]]
     delta = len(names) == 2
@@ -196,6 +197,7 @@ def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
     header = ["P@1"] if len(names) == 1 else [*names, *(["delta"] if delta else [])]
     print(f"retrieval P@1, encoder {', '.join(names)}, {len(first.per_group)} language pairs", file=out)
     print(format_table(["pair", "n", "targets", *header], rows), file=out)
+    _print_domains(out, "mean P@1", {name: {d: r.mean_p_at_1 for d, r in by.items()} for name, by in domains.items()})
     return 0
 
 
@@ -210,17 +212,16 @@ def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
         raise DataError(f"{args.data}: no text has {args.min_chars} characters or more")
     names = args.detector or [DEFAULT_DETECTOR]
     detectors = [load_detector(name) for name in names]  # all load before any work
-    reports = {
-        name: evaluate_langid([r.text for r in records], [r.lang for r in records], detector,
-                              show_progress=progress_wanted())
-        for name, detector in zip(names, detectors)
-    }
+    def evaluate(subset, detector):
+        return evaluate_langid([r.text for r in subset], [r.lang for r in subset], detector,
+                               show_progress=progress_wanted())
+
+    reports = {name: evaluate(records, detector) for name, detector in zip(names, detectors)}
+    domains = {name: _by_domain(records, lambda subset, d=detector: evaluate(subset, d))
+               for name, detector in zip(names, detectors)}
     if args.json:
         payload: dict[str, Any] = {"task": "langid", "data": str(args.data), "min_chars": args.min_chars}
-        if len(names) == 1:
-            payload.update(detector=names[0], **reports[names[0]].to_dict())
-        else:
-            payload["reports"] = {name: report.to_dict() for name, report in reports.items()}
+        _add_reports(payload, "detector", reports, domains)
         return print_json(payload, out)
     langs = sorted({lang for report in reports.values() for lang in report.per_lang})
     first = reports[names[0]]
@@ -237,6 +238,7 @@ def _run_eval_langid(args: argparse.Namespace, out: TextIO) -> int:
         if report.confusions:
             top = ", ".join(f"{g}->{p} ({c})" for g, p, c in report.confusions[:5])
             print(f"most frequent errors ({name}): {top}", file=out)
+    _print_domains(out, "mean accuracy", {name: {d: r.mean_accuracy for d, r in by.items()} for name, by in domains.items()})
     return 0
 
 
@@ -247,24 +249,25 @@ def _run_eval_mlm(args: argparse.Namespace, out: TextIO) -> int:
 
     records = read_texts(args.data)
     model, tokenizer = load_masked_lm(args.model)
-    report = evaluate_mlm(
-        [r.text for r in records],
-        [r.lang for r in records],
-        model,
-        tokenizer,
-        seed=args.seed,
-        mask_prob=args.mask_prob,
-        batch_size=args.batch_size,
-        show_progress=progress_wanted(),
-    )
+
+    def evaluate(subset):
+        return evaluate_mlm([r.text for r in subset], [r.lang for r in subset], model, tokenizer, seed=args.seed,
+                            mask_prob=args.mask_prob, batch_size=args.batch_size, show_progress=progress_wanted())
+
+    report = evaluate(records)
+    domains = _by_domain(records, evaluate)
     if args.json:
-        return print_json({"task": "mlm", "data": str(args.data), "model": args.model, **report.to_dict()}, out)
+        payload = {"task": "mlm", "data": str(args.data), "model": args.model, **report.to_dict()}
+        if domains:
+            payload["by_domain"] = {domain: r.to_dict() for domain, r in domains.items()}
+        return print_json(payload, out)
     rows = [[lang, s.n_texts, s.n_masked, format_score(s.top1), format_score(s.top5)]
             for lang, s in report.per_lang.items()]
     rows.append(["all", sum(s.n_texts for s in report.per_lang.values()), report.n_masked,
                  format_score(report.top1), format_score(report.top5)])
     print(f"masked LM, model {args.model}, seed {report.seed}, {report.mask_prob:.0%} masked", file=out)
     print(format_table(["lang", "texts", "masked", "top-1", "top-5"], rows), file=out)
+    _print_domains(out, "top-5", {args.model: {d: r.top5 for d, r in domains.items()}})
     return 0
 
 
@@ -305,3 +308,31 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # stdout is not a real file (tests capture it)
         pass
+
+
+def _by_domain(records: Sequence[Any], evaluate: Callable[[list[Any]], Any]) -> dict[str, Any]:
+    """``evaluate`` on each domain's records alone (``{}`` when the file names no domain), so
+    prose and UI-string figures are never read as one another."""
+    domains = sorted({r.domain for r in records if r.domain})
+    return {domain: evaluate([r for r in records if r.domain == domain]) for domain in domains}
+
+
+def _add_reports(payload: dict[str, Any], kind: str, reports: dict[str, Any], domains: dict[str, dict[str, Any]]) -> None:
+    """One model: its report's fields (and ``by_domain``) at the top; several: ``reports`` by name."""
+    def entry(name: str) -> dict[str, Any]:
+        values = reports[name].to_dict()
+        if domains[name]:
+            values["by_domain"] = {domain: report.to_dict() for domain, report in domains[name].items()}
+        return values
+
+    if len(reports) == 1:
+        [name] = reports
+        payload.update({kind: name, **entry(name)})
+    else:
+        payload["reports"] = {name: entry(name) for name in reports}
+
+
+def _print_domains(out: TextIO, metric: str, scores: dict[str, dict[str, float]]) -> None:
+    for domain in sorted({d for by in scores.values() for d in by}):
+        shown = ", ".join(f"{name} {format_score(by[domain])}" for name, by in scores.items() if domain in by)
+        print(f"{domain} only: {metric} {shown}", file=out)

@@ -92,6 +92,9 @@ def test_write_and_load_corpus(tmp_path, locale_root):
     pairs = [json.loads(line) for line in (tmp_path / "full/eval/test_pairs.jsonl").read_text().splitlines()]
     assert pairs == eval_pairs(test)
     assert all(p["target_lang"] == "en" and p["source_lang"] != "en" for p in pairs)
+    assert {p["domain"] for p in pairs} == {"ui"}  # gettext catalogs are UI strings (prose: manuals, help)
+    texts = [json.loads(line) for line in (tmp_path / "full/eval/test_texts.jsonl").read_text().splitlines()]
+    assert {t["domain"] for t in texts} == {"ui"}
     assert load_task(tmp_path / "full", "uidomain") == corpus.tasks["uidomain"]
 
 

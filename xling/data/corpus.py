@@ -29,6 +29,21 @@ from xling.errors import DataError
 SPLITS = ("train", "dev", "test")
 
 
+#: Sources of running prose (manuals, help pages); every other source is short UI strings and names.
+PROSE_SOURCES = frozenset({"libreoffice-help", "gnome-user-docs", "installation-guide"})
+#: What the eval files' ``domain`` field holds: how the eval CLI splits its figures.
+PROSE, UI = "prose", "ui"
+
+
+def text_domain(source: str) -> str:
+    """``prose`` for a manual or help source, ``ui`` for software strings and names.
+
+    >>> text_domain("libreoffice-help"), text_domain("debian-gettext")
+    ('prose', 'ui')
+    """
+    return PROSE if source in PROSE_SOURCES else UI
+
+
 @dataclass(frozen=True)
 class Segment:
     """One language's text in a translation group (all texts of a group translate each other).

@@ -1,6 +1,7 @@
 """Readers for the JSONL files users evaluate on, with errors that name the file and line.
 
-Two shapes, one JSON object per line (blank lines skipped, other fields ignored):
+Two shapes, one JSON object per line (blank lines skipped, other fields ignored; an optional
+``domain``, e.g. ``prose`` or ``ui``, makes the eval CLI report each domain on its own too):
 
 * pairs: ``{"source_lang": "de", "source": "Hallo", "target_lang": "en", "target": "Hello"}``
 * texts: ``{"text": "Hallo Welt", "lang": "de"}``
@@ -10,7 +11,7 @@ Example:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "texts.jsonl"
     >>> _ = path.write_text(json.dumps({"text": "Hallo", "lang": "de"}) + "\\n", encoding="utf-8")
     >>> read_texts(path)
-    [EvalText(text='Hallo', lang='de')]
+    [EvalText(text='Hallo', lang='de', domain=None)]
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ class EvalPair:
         source: the text that searches.
         target_lang: language code of ``target``.
         target: its translation, to be found among the group's targets.
+        domain: what kind of text it is (``prose``, ``ui``), when the file says; the eval CLI then
+            reports each domain on its own too.
     """
 
     source_lang: str
     source: str
     target_lang: str
     target: str
+    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,12 @@ class EvalText:
     Args:
         text: the text.
         lang: its language code.
+        domain: what kind of text it is, when the file says (see :class:`EvalPair`).
     """
 
     text: str
     lang: str
+    domain: str | None = None
 
 
 def read_pairs(path: str | Path) -> list[EvalPair]:
@@ -79,6 +85,7 @@ def read_pairs(path: str | Path) -> list[EvalPair]:
             source=fields["source"],
             target_lang=fields["target_lang"].strip(),
             target=fields["target"],
+            domain=fields.get("domain"),
         )
         for fields in _read_records(Path(path), PAIR_FIELDS)
     ]
@@ -101,7 +108,7 @@ def read_texts(path: str | Path) -> list[EvalText]:
         ['de', 'fr']
     """
     return [
-        EvalText(text=fields["text"], lang=fields["lang"].strip())
+        EvalText(text=fields["text"], lang=fields["lang"].strip(), domain=fields.get("domain"))
         for fields in _read_records(Path(path), TEXT_FIELDS)
     ]
 
@@ -122,4 +129,7 @@ def _check_fields(path: Path, number: int, obj: dict[str, Any], required: tuple[
             raise DataError(f"{path}:{number}: field {field!r} must be a string, got {json_type(value)}")
         if not value.strip():
             raise DataError(f"{path}:{number}: field {field!r} is empty")
-    return {field: obj[field] for field in required}
+    domain = obj.get("domain")
+    if domain is not None and (not isinstance(domain, str) or not domain.strip()):
+        raise DataError(f"{path}:{number}: field 'domain' must be a non-empty string when given")
+    return {field: obj[field] for field in required} | ({"domain": domain.strip()} if domain else {})

@@ -28,6 +28,7 @@ from xling.data.corpus import (
     Segment,
     split_of,
     stable_id,
+    text_domain,
     write_jsonl,
 )
 from xling.data.languages import REQUIRED_EXTRA_LANGUAGES, USEM3_LANGUAGES
@@ -231,10 +232,11 @@ def corpus_stats(corpus: Corpus) -> dict:
 
 
 def eval_pairs(segments: Iterable[Segment], pivot: str = "en") -> list[dict]:
-    """Retrieval pairs (each language -> the pivot) for ``xling eval retrieval``."""
-    by_group: dict[str, dict[str, str]] = defaultdict(dict)
+    """Retrieval pairs (each language -> the pivot) for ``xling eval retrieval``, each with its
+    ``domain`` (``prose`` or ``ui``, :func:`~xling.data.corpus.text_domain`)."""
+    by_group: dict[str, dict[str, Segment]] = defaultdict(dict)
     for seg in segments:
-        by_group[seg.group][seg.lang] = seg.text
+        by_group[seg.group][seg.lang] = seg
     pairs = []
     for group in sorted(by_group):
         texts = by_group[group]
@@ -242,9 +244,8 @@ def eval_pairs(segments: Iterable[Segment], pivot: str = "en") -> list[dict]:
             continue
         for lang in sorted(texts):
             if lang != pivot:
-                pairs.append(
-                    {"source_lang": lang, "source": texts[lang], "target_lang": pivot, "target": texts[pivot]}
-                )
+                pairs.append({"source_lang": lang, "source": texts[lang].text, "target_lang": pivot,
+                              "target": texts[pivot].text, "domain": text_domain(texts[lang].source)})
     return pairs
 
 
@@ -303,7 +304,7 @@ def write_corpus(corpus: Corpus, folder: Path, eval_splits: Iterable[str] = ("de
         write_jsonl(folder / "eval" / f"{split}_pairs.jsonl", eval_pairs(in_split))
         write_jsonl(
             folder / "eval" / f"{split}_texts.jsonl",
-            ({"text": s.text, "lang": s.lang} for s in in_split),
+            ({"text": s.text, "lang": s.lang, "domain": text_domain(s.source)} for s in in_split),
         )
     stats = corpus_stats(corpus)
     (folder / "stats.json").write_text(json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
