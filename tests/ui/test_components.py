@@ -74,3 +74,20 @@ def test_in_steps_hands_the_jobs_error_to_the_handler():
 
     with pytest.raises(DataError, match="bad file"):
         list(in_steps(work, "idle"))
+
+
+def test_in_steps_ends_a_job_nobody_advances_any_more(monkeypatch):
+    from xling.ui import components
+
+    monkeypatch.setattr(components, "ABANDONED_S", 0.3)
+    steps = []
+    runner = components.in_steps(_counting_work(steps), "idle", slice_s=0.1)
+    next(runner)  # then never advanced, never closed
+    time.sleep(1.0)
+    paused_at = len(steps)
+    time.sleep(0.3)
+    assert len(steps) == paused_at < 40
+    import threading
+
+    assert not any(t.name == "xling-job" and t.is_alive() for t in threading.enumerate()), "the worker still waits"
+    del runner

@@ -86,6 +86,11 @@ def shown_as(rewrite: Callable[[str], str]) -> Iterator[None]:
         raise XlingError(rewrite(str(exc))) from None
 
 
+#: A job whose generator nobody has advanced for this long ends at its next step, even if gradio
+#: never closes the generator (the worker may hold a shared build lock other users wait for).
+ABANDONED_S = 30.0
+
+
 class Cancelled(Exception):
     """Raised inside a job run by :func:`in_steps` whose client went away."""
 
@@ -114,10 +119,13 @@ def in_steps(work: Callable[[Callable[..., None]], T], idle: Any, report: Callab
 
     def step(*args: Any) -> None:
         with cond:
+            parked_at = time.monotonic()
             while not state["cancelled"] and time.monotonic() >= state["until"]:
                 state["parked"] = True
                 cond.notify_all()
-                cond.wait()
+                cond.wait(timeout=slice_s)
+                if time.monotonic() - parked_at > ABANDONED_S:  # nobody iterates any more, even unclosed
+                    state["cancelled"] = True
             state["parked"] = False
             if state["cancelled"]:
                 raise Cancelled
