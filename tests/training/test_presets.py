@@ -337,3 +337,9 @@ def test_e5_small_as_the_base_model(key, root):
         assert config.transfer.encoder == "e5-small" and config.init.pretrained is None
     else:
         assert config.init.pretrained == "e5-small" and config.init.from_checkpoint is None
+
+
+def test_the_teacher_student_preset_takes_its_teacher(root):
+    assert plan_run(_request("teacher", steps=40, batch_size=8), root).config.objectives.teacher == "usem3"
+    config = plan_run(_request("teacher", steps=40, batch_size=8, teacher="e5-small"), root).config
+    assert config.objectives.teacher == "e5-small"

