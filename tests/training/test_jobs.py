@@ -350,3 +350,12 @@ def test_file_names_match_the_engine_and_no_torch_is_imported():
     code = "import sys, xling.training.jobs; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_asking_about_runs_that_do_not_exist_keeps_nothing(tmp_path):
+    """A stranger may ask /run_status about any valid name: only runs with a progress file are
+    remembered by the manager's incremental readers."""
+    manager = JobManager(tmp_path)
+    for i in range(200):
+        assert manager.status(f"nothing-{i}").state == "not started"
+    assert manager._readers == {}

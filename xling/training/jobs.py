@@ -650,6 +650,9 @@ class JobManager:
     def _progress(self, path: Path, offset: int | None) -> _Progress:
         """``path`` parsed up to its end, reading only what was appended since the last call."""
         with self._readers_guard:
+            if not path.is_file():  # only real runs get a reader: any run name may be asked about
+                self._readers.pop(path, None)
+                return _Progress()
             reader = self._readers.get(path)
             if reader is None or reader.offset != offset:
                 reader = self._readers[path] = _ProgressReader(path, offset)
