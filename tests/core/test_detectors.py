@@ -81,3 +81,12 @@ def test_xling_checkpoint_detects_with_its_head(tiny_xling_dir):
     assert all(code in {"de", "en", "es", "fr", "ja", "ru", "zh"} for code, _ in hits[0])
     assert abs(sum(p for _, p in hits[0]) - 1.0) < 1.0  # top-3 of a softmax: a share of 1
     assert detector.detect(["", "Hallo"])[0] == "und"
+
+
+def test_fasttext_reads_the_whole_text_not_its_first_80_characters():
+    detector = load_detector("fasttext")
+    opening = "Microsoft Windows and Apple macOS are operating systems for computers. " * 2  # 142 characters
+    german = ("Die Datei wurde nicht gefunden, weil der Ordner gelöscht wurde und niemand ihn wiederhergestellt "
+              "hat. Bitte prüfen Sie die Einstellungen und versuchen Sie es später erneut.")  # fmt: skip
+    assert detector.detect([opening + german]) == ["de"]
+    assert detector.detect([opening]) == ["en"]

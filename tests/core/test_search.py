@@ -278,3 +278,23 @@ def test_engine_keeps_approximate_indexes_on_disk(usem3_encoder, small_collectio
     assert again.kind == kind
     assert again.faiss_index is not index.faiss_index and again.faiss_index.ntotal == 42
     assert pivot_texts(small_collection)["g1"] == "I drink coffee every morning."
+
+
+def test_an_english_paragraph_of_the_demo_prose_finds_its_translations(usem3_encoder) -> None:
+    from xling.core.search import build_index, search
+    from xling.data.corpus import PROSE, load_segments, text_domain
+
+    langs = ("de", "es", "fr", "ja", "ru")  # usem3's own languages: the check is of the data and the search path
+    segments = [s for s in load_segments(Path(__file__).parents[2] / "demo" / "corpus", split="test")
+                if text_domain(s.source) == PROSE and s.lang in (*langs, "en")]  # fmt: skip
+    groups: dict[str, dict[str, str]] = {}
+    for s in segments:
+        groups.setdefault(s.group, {})[s.lang] = s.text
+    chosen = [g for g in sorted(groups) if all(lang in groups[g] for lang in langs)][:40]
+    texts = [groups[g][lang] for g in chosen for lang in langs]
+    owners = [g for g in chosen for _ in langs]
+    index = build_index(usem3_encoder.encode(texts), "exact")
+    queries = usem3_encoder.encode([groups[g]["en"] for g in chosen])
+    found = search(queries, index, k=len(langs))
+    right = sum(owners[row] == g for g, rows in zip(chosen, found.indices) for row in rows)
+    assert right >= 0.9 * len(chosen) * len(langs)  # the top hits of a paragraph are its translations

@@ -107,6 +107,36 @@ def test_demo_subset_caps_groups_per_split(tmp_path, locale_root):
     assert all(s in corpus.segments for s in demo.segments)
 
 
+def test_demo_subset_samples_prose_apart_from_ui_strings(tmp_path, locale_root):
+    from dataclasses import replace
+
+    from xling.data.corpus import Segment
+
+    corpus = harvest(_config(tmp_path, locale_root, dev_fraction=0.0, test_fraction=0.5))
+    limits = DemoLimits(parallel_groups={"train": 2, "dev": 0, "test": 2}, prose_groups={"train": 1, "dev": 0, "test": 2},
+                        prose_min_chars=60, prose_min_languages=2)  # fmt: skip
+    ui_only = subset_corpus(corpus, limits).segments
+
+    def group(gid: str, english: str, langs: tuple[str, ...], split: str) -> list[Segment]:
+        rows = [Segment(gid, "en", english, "libreoffice-help", "text/a.xhp", "MPL-2.0", split, "libreoffice-help-en-us", "1")]
+        return rows + [replace(rows[0], lang=lang, text=f"{lang}: {english}", package=f"libreoffice-help-{lang}")
+                       for lang in langs]  # fmt: skip
+
+    long = "A paragraph of running prose that is comfortably longer than sixty characters."
+    prose = (
+        group("g0-short", "Too short to be shown.", ("de", "fr", "ja"), "test")  # English under 60 characters
+        + group("g1-few", long, ("de",), "test")  # too few languages
+        + group("g2-a", long, ("de", "fr"), "test") + group("g3-b", long + " 2", ("de", "fr", "ja"), "test")
+        + group("g4-c", long + " 3", ("de", "fr"), "test")  # over the cap of 2
+        + group("g5-train", long + " 4", ("de", "fr"), "train")
+    )
+    demo = subset_corpus(replace(corpus, segments=corpus.segments + prose), limits)
+    assert [s for s in demo.segments if s.source != "libreoffice-help"] == ui_only  # the UI sample is unchanged
+    kept = sorted({(s.group, s.split) for s in demo.segments if s.source == "libreoffice-help"})
+    assert kept == [("g2-a", "test"), ("g3-b", "test"), ("g5-train", "train")]
+    assert sum(1 for s in demo.segments if s.group == "g3-b") == 4  # whole groups: every language comes along
+
+
 def test_cli_reports_bad_config_and_empty_sources(tmp_path, capsys):
     assert main(["--sources", "nonsense", "--out", str(tmp_path), "--no-demo"]) == 2
     assert "unknown" in capsys.readouterr().err

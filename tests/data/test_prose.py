@@ -249,9 +249,17 @@ def test_language_filter_drops_translations_the_detector_disagrees_with(helps):
 
     assert list(filter_by_language(groups, lambda texts: ["fr"] * len(texts))) == []  # nothing agrees
 
-    # A language the detector cannot name is kept unchecked (fastText has no Dzongkha or Oromo).
+    # A language the detector cannot name (fastText has no Dzongkha or Oromo) is dropped only
+    # where English comes first.
     only_de = _by_group(filter_by_language(groups, fake_detect, supported={"de"}))
     assert only_de["par_id1"] == _by_group(groups)["par_id1"] and "de" not in only_de["par_id8"]
+    unnamed = _by_group(filter_by_language(groups, lambda texts: [["en", "de"]] * len(texts), supported={"fr"}))
+    assert unnamed == {}
+
+    # Top-k answers: a language behind anything but English is kept (Galician read as Portuguese).
+    runner_up = list(filter_by_language(groups, lambda texts: [["fr", "de", "pt"]] * len(texts)))
+    assert runner_up == groups
+    assert list(filter_by_language(groups, lambda texts: [["en", "de", "pt"]] * len(texts))) == []
     with pytest.raises(ValueError, match="2 codes"):
         list(filter_by_language(groups, lambda texts: ["de", "de"]))
 
@@ -418,3 +426,56 @@ def test_package_list_from_apt_cache_with_a_fallback(monkeypatch):
     monkeypatch.setattr(prose.subprocess, "run", missing)
     assert prose.libreoffice_help_packages() == list(prose.FALLBACK_PACKAGES)
     assert "libreoffice-help-common" not in prose.FALLBACK_PACKAGES
+
+
+@needs_dpkg
+def test_the_corpus_harvest_adds_the_help_as_prose_groups(tmp_path, deb_cache, no_apt, locale_root):
+    from xling.data.corpus import PROSE, UI, load_segments
+    from xling.data.harvest import HarvestConfig, corpus_stats, harvest, render_counts, write_corpus
+
+    config = HarvestConfig(
+        out=tmp_path / "corpus", locale_root=locale_root, sources=("debian-gettext", "libreoffice-help"),
+        min_segments=0, deb_cache=deb_cache, test_fraction=0.5,
+    )  # fmt: skip
+    corpus = harvest(config, detect=lambda texts: [[code] for code in fake_detect(texts)], supported={"de", "pt"})
+    help_rows = [s for s in corpus.segments if s.source == SOURCE]
+    by_group: dict[str, dict[str, str]] = {}
+    for s in help_rows:
+        by_group.setdefault(s.group, {})[s.lang] = s.text
+    assert {lang for texts in by_group.values() for lang in texts} == {"en", "de", "pt"}
+    assert "Opens the selected documents in read-only mode." in {t["en"] for t in by_group.values()}
+    assert all(len(texts) >= 2 and "en" in texts for texts in by_group.values())
+    assert all(s.package.startswith("libreoffice-help-") and s.version and s.licence == LICENCE for s in help_rows)
+    assert all(s.domain.endswith(".xhp") for s in help_rows)
+    splits = {}
+    for s in help_rows:
+        assert splits.setdefault(s.group, s.split) == s.split  # a paragraph and its translations share a split
+    assert len(set(splits.values())) == 2  # with half the groups in test, both splits occur
+    assert any(s.source == "debian-gettext" for s in corpus.segments)
+
+    write_corpus(corpus, config.out)
+    assert load_segments(config.out) == corpus.segments  # package and version survive the round trip
+    raw = [row for _, row in iter_jsonl(config.out / "parallel.jsonl")]
+    assert all(("package" in row) == (row["source"] == SOURCE) for row in raw)  # UI rows stay as they were
+    domains = {row["domain"] for _, row in iter_jsonl(config.out / "eval" / "test_texts.jsonl")}
+    assert domains == {PROSE, UI}
+
+    stats = corpus_stats(corpus)
+    assert stats["parallel_by_source"][SOURCE] == len(help_rows)
+    assert sum(stats["prose"]["de"].values()) == sum(1 for s in help_rows if s.lang == "de")
+    assert "of which prose" in render_counts(stats, stats)
+
+
+def test_the_corpus_harvest_reports_a_missing_help_without_failing(tmp_path, monkeypatch, locale_root):
+    from xling.data import harvest as harvest_module
+
+    def unavailable(cache, **kwargs):
+        raise SourceUnavailable("apt-get download libreoffice-help-de failed: no network")
+
+    monkeypatch.setitem(harvest_module.PROSE_HARVESTERS, SOURCE, unavailable)
+    config = harvest_module.HarvestConfig(
+        out=tmp_path / "o", locale_root=locale_root, sources=("debian-gettext", SOURCE), min_segments=0,
+        deb_cache=tmp_path / "debs",
+    )  # fmt: skip
+    corpus = harvest_module.harvest(config)
+    assert corpus.segments and any("no network" in p for p in corpus.problems)

