@@ -184,7 +184,7 @@ def test_a_file_path_a_client_makes_up_is_never_read(served, tmp_path):
     secret.write_text("a line nobody may read\n")
     made_up = {"path": str(secret), "meta": {"_type": "gradio.FileData"}, "orig_name": "secret.txt"}
     calls = {
-        "detect_batch": [made_up, "tiny-xling"],
+        "detect_batch": [made_up, "tiny-xling", "fasttext"],
         "search": ["Hallo", "tiny-xling", 5, [], False, made_up],
         "map": [["de", "en"], 50, "tiny-xling", "pca", 2, "", 0, True, made_up, 15, 30],
         "mine": ["", "", "tiny-xling", 4, "mutual", 0, made_up, made_up],

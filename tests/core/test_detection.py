@@ -18,7 +18,8 @@ from xling.core.detection import (
     split_spans,
     summarise,
 )
-from xling.errors import DataError
+from xling.core.detectors import ELD, FASTTEXT, PY3LANGID, REFERENCE_DETECTORS
+from xling.errors import DataError, ModelLoadError
 
 MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね。"
 
@@ -173,3 +174,54 @@ def test_detectors_for_a_model_with_and_without_a_head(tiny_services):
     assert head is not None and reference.name == "fasttext"
     assert detectors_for(tiny_services, "tiny-mlm")[0] is None
     assert "Fine-tune tab" in missing_head_message("tiny-mlm")
+
+
+
+# --------------------------------------------------------------------------- reference detectors
+
+
+@pytest.mark.parametrize("name", REFERENCE_DETECTORS)
+def test_services_give_each_reference_detector_by_name_once(tiny_services, name):
+    detector = tiny_services.reference_detector(name)
+    assert detector.name == name and detector.detect(["Der Hund spielt im Garten mit dem Ball."]) == ["de"]
+    assert tiny_services.reference_detector(name) is detector
+    head, reference = detectors_for(tiny_services, "tiny-xling", name)
+    assert head is not None and reference is detector
+
+
+def test_the_default_reference_is_fasttext_shared_with_the_detector_getter(tiny_services):
+    assert tiny_services.reference_detector().name == FASTTEXT
+    assert tiny_services.reference_detector() is tiny_services.reference_detector(FASTTEXT) \
+        is tiny_services.detector(FASTTEXT)
+    assert detectors_for(tiny_services, "tiny-xling")[1].name == FASTTEXT
+
+
+@pytest.mark.parametrize("name", ["langid", "tiny-xling", "../checkpoints/tiny-xling", "/etc", "org/model", ""])
+def test_services_refuse_a_reference_that_is_not_listed(tiny_services, name):
+    with pytest.raises(ModelLoadError, match="choose one of fasttext, py3langid, eld"):
+        tiny_services.reference_detector(name)
+    with pytest.raises(ModelLoadError, match="choose one of"):
+        detectors_for(tiny_services, "tiny-xling", name)
+
+
+@pytest.mark.parametrize("name", [PY3LANGID, ELD])
+def test_results_carry_the_reference_name(tiny_services, tiny_head, name):
+    reference = tiny_services.reference_detector(name)
+    result = detect_text("주말에는 친구들과 함께 한강 공원에서 자전거를 탔어요.", tiny_head, reference)
+    assert result.reference == name and result.reference_best.lang == "ko" and result.agree is False
+    assert result.note.startswith(f"{name}'s answer, Korean (ko), is not one of the model's")
+    assert result.to_dict()["reference"] == name and result.to_dict()[name][0]["lang"] == "ko"
+    assert analyse_text(MIXED, None, reference).to_dict()["spans"][name][1]["lang"] == "ja"
+    results = detect_many(["Der Hund spielt im Garten mit dem Ball.", " "], None, reference)
+    assert [r.reference for r in results] == [name, name]
+    report = summarise(results, ["de", None])
+    assert report.reference == name and report.reference_accuracy == 1.0
+    assert report.to_dict()[f"{name}_accuracy"] == 1.0
+    assert f"only {name} answers" in missing_head_message("tiny-mlm", name)
+
+
+def test_fasttext_results_keep_their_json_keys(fasttext_detector):
+    result = detect_text("Der Hund spielt im Garten mit dem Ball.", None, fasttext_detector)
+    assert result.reference == FASTTEXT and result.to_dict()["fasttext"][0]["lang"] == "de"
+    assert "fasttext_accuracy" in summarise([result], ["de"]).to_dict()
+    assert "only fastText answers" in missing_head_message("tiny-mlm")

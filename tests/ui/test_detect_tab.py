@@ -4,8 +4,9 @@ import csv
 
 import pytest
 
-from tests.ui.conftest import launch_tab, output_value
-from xling.ui.detect_tab import EXAMPLES, create_detect_tab
+from tests.ui.conftest import launch_tab, output_value, plot_figure
+from xling.core.detectors import REFERENCE_DETECTORS
+from xling.ui.detect_tab import EXAMPLES, _detect, create_detect_tab
 
 MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね。"
 
@@ -13,7 +14,10 @@ MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね�
 @pytest.fixture(scope="module")
 def client(tiny_services):
     with launch_tab(create_detect_tab, tiny_services) as (_, components, client):
-        assert {"text", "model", "verdict", "model_spans", "reference_spans", "download"} <= set(components)
+        assert {"text", "model", "reference", "verdict", "model_spans", "reference_spans", "download"} <= set(components)
+        assert components["reference"].value == "fasttext"
+        assert components["reference"].choices == [("fastText lid.176", "fasttext"), ("py3langid", "py3langid"),
+                                                   ("eld", "eld")]
         yield client
 
 
@@ -92,3 +96,66 @@ def test_batch_refuses_a_missing_or_bad_file(client, tmp_path):
     empty.write_text("\n \n", encoding="utf-8")
     with pytest.raises(Exception, match="no texts found"):
         client.predict(handle_file(str(empty)), "tiny-xling", api_name="/detect_batch")
+
+
+
+# --------------------------------------------------------------------------- the reference detector
+
+LABELS = {"fasttext": "fastText", "py3langid": "py3langid", "eld": "eld"}
+TITLES = {"fasttext": "fastText lid.176", "py3langid": "py3langid", "eld": "eld"}
+
+
+@pytest.mark.parametrize("reference", REFERENCE_DETECTORS)
+def test_detect_shows_the_chosen_reference(client, reference):
+    label = LABELS[reference]
+    verdict, chart, top, _, reference_spans, spans = client.predict(MIXED, "tiny-xling", reference, api_name="/detect")
+    assert f"Mixed text: {label} finds 2 languages" in verdict and f"{label} " in verdict.split("\n")[0]
+    assert top["headers"] == ["tiny-xling", "p", label, "p "]
+    assert output_value(spans)["headers"] == ["script", "tiny-xling", label, "agree", "span"]
+    assert reference_spans["label"] == TITLES[reference]
+    assert [trace["name"] for trace in plot_figure(chart)["data"]] == [TITLES[reference], "tiny-xling"]
+    assert _entities(reference_spans) == [("Ich komme gleich, warte bitte kurz.", "German (de)"),
+                                          ("今日はとても暑いですね。", "Japanese (ja)")]
+
+
+@pytest.mark.parametrize("reference", ["py3langid", "eld"])
+def test_a_model_without_a_head_says_which_reference_answers(client, reference):
+    verdict, _, top, *_ = client.predict("Der Hund spielt im Garten mit dem Ball.", "tiny-mlm", reference,
+                                         api_name="/detect")
+    assert f"so only {reference} answers here" in verdict and "German (de)" in verdict
+    assert top["headers"] == [reference, "p "]
+
+
+@pytest.mark.parametrize("reference", REFERENCE_DETECTORS)
+def test_batch_uses_the_chosen_reference(client, write_csv, parallel, reference):
+    from gradio_client import handle_file
+
+    label = LABELS[reference]
+    rows = [(row[lang], lang) for row in parallel[:2] for lang in ("de", "fr", "ja")]
+    upload = write_csv("texts.csv", ["text", "lang"], rows)
+    summary, table, download = client.predict(handle_file(str(upload)), "tiny-xling", reference,
+                                              api_name="/detect_batch")
+    assert f"tiny-xling and {label} agree on" in summary and f"{label} **100.0%**" in summary
+    assert output_value(table)["headers"] == ["gold", "tiny-xling", label, "agree", "text"]
+    with open(download["value"], encoding="utf-8") as handle:
+        written = list(csv.DictReader(handle))
+    assert [r[f"{reference}_lang"] for r in written] == [lang for _, lang in rows]
+
+
+@pytest.mark.parametrize("reference", ["langid", "tiny-xling", "/etc/passwd", "fastText lid.176"])
+def test_only_the_listed_references_are_taken(client, reference):
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict("Hallo Welt", "tiny-xling", reference, api_name="/detect")
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(None, "tiny-xling", reference, api_name="/detect_batch")
+
+
+@pytest.mark.parametrize("reference", [*REFERENCE_DETECTORS, None])
+def test_the_handler_takes_each_choice_and_refuses_others(tiny_services, reference):
+    import gradio as gr
+
+    verdict, *_ = _detect(tiny_services, "Der Hund spielt im Garten mit dem Ball.", "tiny-mlm", reference)
+    assert f"only {LABELS[reference or 'fasttext']} answers" in verdict
+    with pytest.raises(gr.Error, match="choose one of fasttext, py3langid, eld"):
+        _detect(tiny_services, "Hallo Welt", "tiny-xling", "langid")
+

@@ -254,7 +254,7 @@ def test_a_forged_job_file_neither_blocks_starts_nor_gets_a_process_signalled(cl
 
 
 @pytest.mark.parametrize(("api_name", "rest"), [
-    ("detect", '"tiny-xling"'),
+    ("detect", '"tiny-xling", "fasttext"'),
     ("fill_mask", '"tiny-xling", 5, "sequential", "auto", "", null'),
     ("search", '"tiny-xling", 5, [], false, null'),
 ])
@@ -263,7 +263,7 @@ def test_lone_surrogates_are_removed_at_the_boundary(client, api_name, rest):
     assert kind == "complete", data
     kind, data = raw_call(client, api_name, ('{"data": ["\\udc00\\ud800 \\ud800", ' + rest + "]}").encode())
     assert kind == "error" and "Traceback" not in json.dumps(data)
-    kind, data = raw_call(client, "detect", b'{"data": ["Das ist ein Haus.", "tiny-\\ud800xling"]}')
+    kind, data = raw_call(client, "detect", b'{"data": ["Das ist ein Haus.", "tiny-\\ud800xling", "fasttext"]}')
     assert kind == "complete", data
 
 
@@ -325,7 +325,7 @@ def test_invisible_characters_do_not_change_the_answer(client):
 
 @pytest.mark.parametrize("value", ["42", "[1, 2]", '{"a": 1}', "true"])
 def test_text_fields_take_text_only(client, value):
-    kind, data = raw_call(client, "detect", ('{"data": [' + value + ', "tiny-xling"]}').encode())
+    kind, data = raw_call(client, "detect", ('{"data": [' + value + ', "tiny-xling", "fasttext"]}').encode())
     assert kind == "error" and "expected text" in json.dumps(data)
 
 

@@ -1,4 +1,5 @@
-"""Language detection as the app shows it: a model's language-ID head beside fastText lid.176.
+"""Language detection as the app shows it: a model's language-ID head beside a reference detector
+(fastText lid.176 by default, or py3langid or eld: :data:`~xling.core.detectors.REFERENCE_DETECTORS`).
 
 * :func:`detect_text` -- top-``k`` languages of one text from both detectors, and whether they agree.
 * :func:`split_spans` / :func:`label_spans` -- cut mixed-language text into sentences and script
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xling.core.detectors import LanguageDetector
+from xling.core.detectors import FASTTEXT, LanguageDetector, detector_label
 from xling.data.languages import language_name
 from xling.data.texts import readable_text
 from xling.errors import DataError
@@ -84,10 +85,11 @@ class DetectionResult:
     Args:
         text: the text as detected (after a cut to :data:`MAX_TEXT_CHARS`).
         model_top: the model head's top-``k``, best first; empty without a model detector.
-        reference_top: fastText's top-``k``, best first.
+        reference_top: the reference detector's top-``k``, best first.
         agree: whether both top-1 languages are the same; ``None`` when one side has no answer.
-        note: what the reader should know (the text was cut, fastText's answer is a language the
-            model does not know); empty when nothing.
+        note: what the reader should know (the text was cut, the reference's answer is a language
+            the model does not know); empty when nothing.
+        reference: the reference detector's name (``fasttext``, ``py3langid``, ``eld``).
     """
 
     text: str
@@ -95,6 +97,7 @@ class DetectionResult:
     reference_top: tuple[LanguageGuess, ...]
     agree: bool | None
     note: str = ""
+    reference: str = FASTTEXT
 
     @property
     def model_best(self) -> LanguageGuess | None:
@@ -105,10 +108,12 @@ class DetectionResult:
         return self.reference_top[0] if self.reference_top else None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values; the reference's top-``k`` goes under its name (``"fasttext"``, ...)."""
         return {
             "text": self.text,
             "model": [g.to_dict() for g in self.model_top],
-            "fasttext": [g.to_dict() for g in self.reference_top],
+            "reference": self.reference,
+            self.reference: [g.to_dict() for g in self.reference_top],
             "agree": self.agree,
             "note": self.note,
         }
@@ -151,7 +156,7 @@ class TextAnalysis:
     Args:
         result: both detectors' top-``k`` for the whole text.
         model_spans: the model's label per span (empty without a model detector).
-        reference_spans: fastText's label per span.
+        reference_spans: the reference detector's label per span.
     """
 
     result: DetectionResult
@@ -161,7 +166,7 @@ class TextAnalysis:
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(),
                 "spans": {"model": [s.to_dict() for s in self.model_spans],
-                          "fasttext": [s.to_dict() for s in self.reference_spans]}}
+                          self.result.reference: [s.to_dict() for s in self.reference_spans]}}
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,8 @@ class BatchSummary:
         agreement: fraction of texts whose two top-1 answers agree (``None`` without a model).
         n_gold: texts with a gold language (from the file's ``lang`` column).
         model_accuracy: model top-1 accuracy on those (``None`` without gold or model).
-        reference_accuracy: fastText top-1 accuracy on those (``None`` without gold).
+        reference_accuracy: the reference's top-1 accuracy on those (``None`` without gold).
+        reference: the reference detector's name.
     """
 
     n: int
@@ -181,10 +187,13 @@ class BatchSummary:
     n_gold: int = 0
     model_accuracy: float | None = None
     reference_accuracy: float | None = None
+    reference: str = FASTTEXT
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values; the reference's accuracy is ``<name>_accuracy`` (``fasttext_accuracy``)."""
         return {"n": self.n, "agreement": self.agreement, "n_gold": self.n_gold,
-                "model_accuracy": self.model_accuracy, "fasttext_accuracy": self.reference_accuracy}
+                "model_accuracy": self.model_accuracy, "reference": self.reference,
+                f"{self.reference}_accuracy": self.reference_accuracy}
 
 
 # --------------------------------------------------------------------------- names
@@ -257,15 +266,15 @@ def known_languages(detector: LanguageDetector | None) -> list[str] | None:
 
 
 def _result(text: str, model_hits: Sequence[tuple[str, float]] | None, reference_hits: Sequence[tuple[str, float]],
-            languages: list[str] | None, note: str = "") -> DetectionResult:
+            languages: list[str] | None, reference: str, note: str = "") -> DetectionResult:
     model_top = _guesses(model_hits or [])
     reference_top = _guesses(reference_hits)
     agree = model_top[0].lang == reference_top[0].lang if model_top and reference_top else None
     notes = [note] if note else []
     if agree is False and languages is not None and reference_top[0].lang not in languages:
-        notes.append(f"fastText's answer, {reference_top[0].label}, is not one of the model's "
+        notes.append(f"{detector_label(reference)}'s answer, {reference_top[0].label}, is not one of the model's "
                      f"{len(languages)} languages.")
-    return DetectionResult(text, model_top, reference_top, agree, " ".join(notes))
+    return DetectionResult(text, model_top, reference_top, agree, " ".join(notes), reference)
 
 
 def detect_text(text: str, detector: LanguageDetector | None, reference: LanguageDetector, k: int = 5,
@@ -276,7 +285,8 @@ def detect_text(text: str, detector: LanguageDetector | None, reference: Languag
         text: the text; newlines are fine. Longer than ``max_chars`` is cut (said in ``note``).
         detector: the model's language-ID head (:class:`~xling.core.detectors.XlingDetector`), or
             ``None`` for a model without one (only the reference answers).
-        reference: fastText lid.176 (``services.reference_detector()``).
+        reference: the reference detector (``services.reference_detector(name)``; fastText lid.176
+            by default).
         k: how many languages per detector.
         max_chars: the cut.
 
@@ -293,7 +303,7 @@ def detect_text(text: str, detector: LanguageDetector | None, reference: Languag
     clipped, note = _prepared(text, max_chars)
     model_hits = detector.predict([clipped], k=k)[0] if detector is not None else None
     [reference_hits] = reference.predict([clipped], k=k)
-    return _result(clipped, model_hits, reference_hits, known_languages(detector), note)
+    return _result(clipped, model_hits, reference_hits, known_languages(detector), reference.name, note)
 
 
 def detect_many(texts: Sequence[str], detector: LanguageDetector | None, reference: LanguageDetector, k: int = 1,
@@ -305,7 +315,7 @@ def detect_many(texts: Sequence[str], detector: LanguageDetector | None, referen
         texts: the texts; a blank one, or one without letters, gets empty answers and a note
             rather than an error.
         detector: the model head, or ``None``.
-        reference: fastText lid.176.
+        reference: the reference detector (fastText lid.176, py3langid, eld).
         k: languages per detector and text.
         batch_size: texts per model call (and per ``progress`` report).
         progress: called as ``progress(done, total)`` after each batch.
@@ -347,8 +357,8 @@ def detect_batches(texts: Sequence[str], detector: LanguageDetector | None, refe
         kept = [t for t, e in zip(chunk, empty) if e is None]
         model_hits = iter(detector.predict(kept, k=k) if detector is not None and kept else [None] * len(kept))
         reference_hits = iter(reference.predict(kept, k=k) if kept else [])
-        yield [_result(t, next(model_hits), next(reference_hits), languages) if e is None else
-               DetectionResult(t, (), (), None, f"no letters ({e})" if e else "empty")
+        yield [_result(t, next(model_hits), next(reference_hits), languages, reference.name) if e is None else
+               DetectionResult(t, (), (), None, f"no letters ({e})" if e else "empty", reference.name)
                for t, e in zip(chunk, empty)]
 
 
@@ -362,18 +372,19 @@ def summarise(results: Sequence[DetectionResult], gold: Sequence[str | None] | N
     Example:
         >>> r = DetectionResult("x", (LanguageGuess("de", "German", .9),), (LanguageGuess("nl", "Dutch", .8),), False)
         >>> summarise([r], ["de"])
-        BatchSummary(n=1, agreement=0.0, n_gold=1, model_accuracy=1.0, reference_accuracy=0.0)
+        BatchSummary(n=1, agreement=0.0, n_gold=1, model_accuracy=1.0, reference_accuracy=0.0, reference='fasttext')
     """
     judged = [r.agree for r in results if r.agree is not None]
     agreement = sum(judged) / len(judged) if judged else None
+    reference = results[0].reference if results else FASTTEXT
     pairs = [(r, g) for r, g in zip(results, gold or []) if g]
     if not pairs:
-        return BatchSummary(len(results), agreement)
+        return BatchSummary(len(results), agreement, reference=reference)
     has_model = any(r.model_top for r in results)
     model_accuracy = (sum(bool(r.model_best and r.model_best.lang == g) for r, g in pairs) / len(pairs)
                       if has_model else None)
     reference_accuracy = sum(bool(r.reference_best and r.reference_best.lang == g) for r, g in pairs) / len(pairs)
-    return BatchSummary(len(results), agreement, len(pairs), model_accuracy, reference_accuracy)
+    return BatchSummary(len(results), agreement, len(pairs), model_accuracy, reference_accuracy, reference)
 
 
 # --------------------------------------------------------------------------- spans
@@ -499,7 +510,7 @@ def label_spans(text: str, detector: LanguageDetector, spans: Sequence[Span] | N
 
     Args:
         text: the text.
-        detector: any language detector (fastText or a model head).
+        detector: any language detector (a reference detector or a model head).
         spans: the spans to label (default: :func:`split_spans` of ``text``).
 
     Returns:
@@ -525,7 +536,7 @@ def analyse_text(text: str, detector: LanguageDetector | None, reference: Langua
     Args:
         text: the text (cut to ``max_chars``).
         detector: the model head, or ``None``.
-        reference: fastText lid.176.
+        reference: the reference detector.
         k: languages per detector for the whole text.
         max_chars: the cut.
 
@@ -598,30 +609,34 @@ def guesses_figure(result: DetectionResult, model_label: str = "model", referenc
 # --------------------------------------------------------------------------- models
 
 
-def detectors_for(services: Any, name: str | None) -> tuple[LanguageDetector | None, LanguageDetector]:
+def detectors_for(services: Any, name: str | None,
+                  reference: str | None = None) -> tuple[LanguageDetector | None, LanguageDetector]:
     """The detectors for a masked-LM picker value: its language-ID head (``None`` when the model has
-    none, e.g. a plain hub BERT) and fastText lid.176.
+    none, e.g. a plain hub BERT) and the reference detector.
 
     Args:
         services: a :class:`~xling.core.services.Services` (models load once and are shared).
         name: a masked LM name as the picker or ``--model`` gives it (``None``: the default).
+        reference: a name of :data:`~xling.core.detectors.REFERENCE_DETECTORS` (``None``: fastText).
 
     Raises:
-        ModelLoadError: the model cannot be found or loaded.
+        ModelLoadError: the model cannot be found or loaded, or ``reference`` is no reference detector.
 
     Example:
-        >>> head, fasttext = detectors_for(Services(), "xling-mini")   # doctest: +SKIP
+        >>> head, eld = detectors_for(Services(), "xling-mini", "eld")   # doctest: +SKIP
     """
+    reference_detector = services.reference_detector(reference)  # an unknown name fails before a model loads
     bundle = services.masked_lm(name)
     head = services.detector(name) if bundle.has_language_head else None
-    return head, services.reference_detector()
+    return head, reference_detector
 
 
-def missing_head_message(name: str) -> str:
-    """What to tell someone whose model has no language-ID head.
+def missing_head_message(name: str, reference: str = FASTTEXT) -> str:
+    """What to tell someone whose model has no language-ID head (``reference``: the detector that
+    answers instead).
 
     Example:
-        >>> missing_head_message("bert-base").startswith("bert-base has no language-ID head")
-        True
+        >>> missing_head_message("bert-base", "eld")
+        'bert-base has no language-ID head, so only eld answers; train one in the Fine-tune tab or with python -m xling.training.'
     """
-    return f"{name} has no language-ID head, so only fastText answers; {TRAIN_HINT}."
+    return f"{name} has no language-ID head, so only {detector_label(reference)} answers; {TRAIN_HINT}."

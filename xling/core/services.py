@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from xling.config import AppConfig
-from xling.core.detectors import FASTTEXT
+from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS
 from xling.core.encoders import (
     EMBEDDED_ENCODERS,
     ENCODER_MANIFEST,
@@ -157,9 +157,25 @@ class Services:
             return self._get("detector", location, lambda: XlingDetector(bundle.xling, location))
         return self._get("detector", location, lambda: load_detector(location))
 
-    def reference_detector(self):
-        """fastText lid.176, the reference every language-ID result is shown beside."""
-        return self.detector(FASTTEXT)
+    def reference_detector(self, name: str | None = None):
+        """A reference detector, the one a language-ID result is shown beside: a name of
+        :data:`~xling.core.detectors.REFERENCE_DETECTORS` (``None``: fastText lid.176). Only those
+        names are taken, never a folder or hub id; each loads once and is shared.
+
+        Raises:
+            ModelLoadError: a name that is not a reference detector, or its package is missing.
+
+        Example:
+            >>> services.reference_detector("eld").detect(["Das ist ein Haus."])   # doctest: +SKIP
+            ['de']
+        """
+        from xling.core.detectors import load_detector
+
+        name = FASTTEXT if name is None else name.strip()
+        if name not in REFERENCE_DETECTORS:
+            raise ModelLoadError(f"reference detector {name[:80]!r}: choose one of {', '.join(REFERENCE_DETECTORS)}")
+        # The same cache key as detector("fasttext"): one fastText however it is asked for.
+        return self._get("detector", name, lambda: load_detector(name))
 
     # ------------------------------------------------------------------ texts
 

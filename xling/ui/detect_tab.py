@@ -1,11 +1,14 @@
-"""The Language detection tab: a model's language-ID head beside fastText lid.176, for one text
-(with per-sentence labels for mixed text) or a whole uploaded file.
+"""The Language detection tab: a model's language-ID head beside a reference detector (fastText
+lid.176, py3langid or eld), for one text (with per-sentence labels for mixed text) or a whole
+uploaded file.
 
-Events: ``/detect`` (text, model) and ``/detect_batch`` (file, model).
+Events: ``/detect`` (text, model, reference) and ``/detect_batch`` (file, model, reference);
+``reference`` is one of :data:`~xling.core.detectors.REFERENCE_DETECTORS` and may be left out
+(fastText).
 
 Example:
     >>> from gradio_client import Client                                        # doctest: +SKIP
-    >>> Client("http://127.0.0.1:7860").predict("Guten Morgen!", "xling-mini", api_name="/detect")  # doctest: +SKIP
+    >>> Client("http://127.0.0.1:7860").predict("Guten Morgen!", "xling-mini", "eld", api_name="/detect")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from xling.core.detection import (
     guesses_figure,
     summarise,
 )
+from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS, detector_label
 from xling.core.services import Services
 from xling.data.spreadsheet import SpreadsheetWriter
 from xling.ui.components import download_path, masked_lm_picker, shown_errors
@@ -54,9 +58,13 @@ EXAMPLES = [
                                   "Let's get ice cream after work!\nКупи, пожалуйста, молоко."),
 ]
 INTRO = (
-    "The picked model's **language-ID head** (trained jointly with masked-LM) beside **fastText lid.176** "
-    "(176 languages), the reference. Mixed text is cut into sentences and script runs, each labelled on its own."
+    "The picked model's **language-ID head** (trained jointly with masked-LM) beside a reference detector: "
+    "**fastText lid.176** (176 languages), **py3langid** (a langid.py fork, 140) or **eld** (60). "
+    "Mixed text is cut into sentences and script runs, each labelled on its own."
 )
+#: How the picker and the chart title each reference detector (elsewhere: ``detector_label``).
+_TITLES = {FASTTEXT: "fastText lid.176"}
+REFERENCE_HELP = "the detector shown beside the model; eld's scores are shares of its n-gram score, not probabilities"
 #: Rows shown in the batch table; the CSV download always has every row.
 SHOWN_ROWS = 1000
 #: Texts per batch of a file's detection (and between two chances to stop when the client has gone).
@@ -72,19 +80,22 @@ def create_detect_tab(services: Services) -> dict[str, gr.components.Component]:
         services: shared models (the masked-LM picker lists its checkpoints).
 
     Returns:
-        The tab's components by name (``text``, ``model``, ``detect``, ``verdict``, ...).
+        The tab's components by name (``text``, ``model``, ``reference``, ``detect``, ``verdict``, ...).
     """
     with gr.Row(equal_height=True):
         with gr.Column(scale=3):
             gr.Markdown(INTRO)
         with gr.Column(scale=2, min_width=260):
             model = masked_lm_picker(services)
+            # Only the listed names: the dropdown refuses any other value before a handler runs.
+            reference = gr.Dropdown(choices=[(_title(name), name) for name in REFERENCE_DETECTORS], value=FASTTEXT,
+                                    label="Reference detector", info=REFERENCE_HELP, interactive=True)
     with gr.Tabs():
         with gr.Tab("Text"):
             text = gr.Textbox(label="Text", lines=4, max_lines=14, autofocus=True,
                               placeholder="Type or paste text in any language, or several languages at once",
                               info=f"The first {MAX_TEXT_CHARS:,} characters are read; the model itself sees "
-                                   "about 128 word pieces, fastText the whole text.")
+                                   "about 128 word pieces, fastText and py3langid the whole text, eld ~350 bytes.")
             with gr.Row():
                 detect = gr.Button("Detect language", variant="primary", scale=0, min_width=200)
                 clear = gr.ClearButton(value="Clear", scale=0, min_width=100)
@@ -100,7 +111,7 @@ def create_detect_tab(services: Services) -> dict[str, gr.components.Component]:
             gr.Markdown("#### Language of each sentence and script run")
             model_spans = gr.HighlightedText(label="Model", show_legend=True, combine_adjacent=False,
                                              show_inline_category=True)
-            reference_spans = gr.HighlightedText(label="fastText lid.176", show_legend=True,
+            reference_spans = gr.HighlightedText(label=_title(FASTTEXT), show_legend=True,
                                                  show_inline_category=True)
             with gr.Accordion("Spans as a table", open=False):
                 spans = gr.Dataframe(interactive=False, wrap=True)
@@ -119,12 +130,12 @@ def create_detect_tab(services: Services) -> dict[str, gr.components.Component]:
 
     outputs = [verdict, chart, top, model_spans, reference_spans, spans]
     clear.add([text, *outputs])
-    detect.click(functools.partial(_detect, services), inputs=[text, model], outputs=outputs,
+    detect.click(functools.partial(_detect, services), inputs=[text, model, reference], outputs=outputs,
                  api_name="detect", concurrency_limit=4)
-    detect_file.click(functools.partial(_detect_file, services), inputs=[upload, model],
+    detect_file.click(functools.partial(_detect_file, services), inputs=[upload, model, reference],
                       outputs=[summary, results, download], api_name="detect_batch", concurrency_limit=1)
-    return {"model": model, "text": text, "detect": detect, "verdict": verdict, "chart": chart, "top": top,
-            "model_spans": model_spans, "reference_spans": reference_spans, "spans": spans, "upload": upload,
+    return {"model": model, "reference": reference, "text": text, "detect": detect, "verdict": verdict,
+            "chart": chart, "top": top, "model_spans": model_spans, "reference_spans": reference_spans, "spans": spans, "upload": upload,
             "detect_file": detect_file, "summary": summary, "results": results, "download": download}
 
 
@@ -132,10 +143,14 @@ def create_detect_tab(services: Services) -> dict[str, gr.components.Component]:
 
 
 @shown_errors
-def _detect(services: Services, text: str, name: str) -> tuple[Any, ...]:
-    head, reference = detectors_for(services, name)
+def _detect(services: Services, text: str, name: str, reference_name: str | None = None) -> tuple[Any, ...]:
+    head, reference = detectors_for(services, name, reference_name)
     analysis = analyse_text(text, head, reference)
     return _show_analysis(analysis, _short(name or services.config.masked_lm))
+
+
+def _title(reference: str) -> str:
+    return _TITLES.get(reference, detector_label(reference))
 
 
 def _show_analysis(analysis: TextAnalysis, model_name: str) -> tuple[Any, ...]:
@@ -143,7 +158,7 @@ def _show_analysis(analysis: TextAnalysis, model_name: str) -> tuple[Any, ...]:
     has_head = bool(result.model_top)
     # One colour map for both views, so a language looks the same in each.
     colours = _colours([*analysis.model_spans, *analysis.reference_spans])
-    figure = guesses_figure(result, model_label=model_name, reference_label="fastText lid.176")
+    figure = guesses_figure(result, model_label=model_name, reference_label=_title(result.reference))
     return (
         _verdict(analysis, model_name),
         figure,
@@ -152,7 +167,7 @@ def _show_analysis(analysis: TextAnalysis, model_name: str) -> tuple[Any, ...]:
                            color_map=_legend(colours, analysis.model_spans), label=f"Model: {model_name}",
                            visible=has_head),
         gr.HighlightedText(value=_highlighted(result.text, analysis.reference_spans),
-                           color_map=_legend(colours, analysis.reference_spans)),
+                           color_map=_legend(colours, analysis.reference_spans), label=_title(result.reference)),
         _sized(_spans_table(analysis, model_name)),
     )
 
@@ -160,16 +175,17 @@ def _show_analysis(analysis: TextAnalysis, model_name: str) -> tuple[Any, ...]:
 def _verdict(analysis: TextAnalysis, model_name: str) -> str:
     result = analysis.result
     model, reference = result.model_best, result.reference_best
+    said = detector_label(result.reference)
     if model is None:
-        lines = [f"ℹ️ **{model_name} has no language-ID head**, so only fastText answers here: "
+        lines = [f"ℹ️ **{model_name} has no language-ID head**, so only {said} answers here: "
                  f"**{_said(reference)}**. To detect languages with your own model, {TRAIN_HINT}."]
     elif result.agree:
-        lines = [f"✅ **Both say {model.label}**: {model_name} {model.prob:.1%}, fastText {reference.prob:.1%}."]
+        lines = [f"✅ **Both say {model.label}**: {model_name} {model.prob:.1%}, {said} {reference.prob:.1%}."]
     else:
-        lines = [f"⚠️ **They disagree**: {model_name} says **{_said(model)}**, fastText says **{_said(reference)}**."]
+        lines = [f"⚠️ **They disagree**: {model_name} says **{_said(model)}**, {said} says **{_said(reference)}**."]
     languages = _span_languages(analysis.reference_spans or analysis.model_spans)
     if len(languages) > 1:
-        lines.append(f"Mixed text: fastText finds {len(languages)} languages in its "
+        lines.append(f"Mixed text: {said} finds {len(languages)} languages in its "
                      f"{len(analysis.reference_spans)} spans ({', '.join(languages)}); see the spans below.")
     if result.note:
         lines.append(f"*{result.note}*")
@@ -192,7 +208,7 @@ def _top_table(result: DetectionResult, model_name: str) -> pd.DataFrame:
             guess = guesses[rank] if rank < len(guesses) else None
             row += [guess.label, f"{guess.prob:.1%}"] if guess else ["", ""]
         rows.append(row)
-    headers = ([model_name, "p"] if result.model_top else []) + ["fastText", "p "]
+    headers = ([model_name, "p"] if result.model_top else []) + [detector_label(result.reference), "p "]
     return pd.DataFrame(rows, columns=headers)
 
 
@@ -225,7 +241,7 @@ def _spans_table(analysis: TextAnalysis, model_name: str) -> pd.DataFrame:
         if mod is not None:
             row += [_agree_mark(mod.guess.lang == ref.guess.lang if mod.guess and ref.guess else None)]
         rows.append(row + [ref.span.text])
-    headers = ["script"] + ([model_name] if analysis.model_spans else []) + ["fastText"] \
+    headers = ["script"] + ([model_name] if analysis.model_spans else []) + [detector_label(analysis.result.reference)] \
         + (["agree"] if analysis.model_spans else []) + ["span"]
     return pd.DataFrame(rows, columns=headers)
 
@@ -254,14 +270,15 @@ def _short(name: str) -> str:
 
 
 @shown_errors
-def _detect_file(services: Services, path: str | None, name: str,
+def _detect_file(services: Services, path: str | None, name: str, reference_name: str | None = None,
                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:  # noqa: B008 (gradio's idiom)
     """A generator: it yields after each batch, so when the client cancels or goes away gradio stops
     iterating and the work ends after the current batch, holding its concurrency slot until then."""
     if not path:
         raise gr.Error("Upload a .txt, .csv, .tsv or .jsonl file first.", print_exception=False)
     collection = services.collection(path)
-    head, reference = detectors_for(services, name)
+    head, reference = detectors_for(services, name, reference_name)
+    said = detector_label(reference.name)
     texts = [t.text for t in collection.texts]
     gold = [t.lang for t in collection.texts]
     progress(0, desc=f"Detecting {len(texts):,} texts")
@@ -272,23 +289,24 @@ def _detect_file(services: Services, path: str | None, name: str,
         yield f"Detecting… {len(found):,} of {len(texts):,} texts", gr.skip(), gr.skip()
     report = summarise(found, gold)
     model_name = _short(name or services.config.masked_lm)
-    csv_path = _write_csv(services.cache_dir / "detect", Path(path).stem, found, gold, model_name)
+    csv_path = _write_csv(services.cache_dir / "detect", Path(path).stem, found, gold, model_name, reference.name)
     lines = [f"**{report.n:,} texts** from {collection.name}."]
     if head is None:
-        lines.append(f"ℹ️ {model_name} has no language-ID head, so only fastText answers; {TRAIN_HINT}.")
+        lines.append(f"ℹ️ {model_name} has no language-ID head, so only {said} answers; {TRAIN_HINT}.")
     else:
-        lines.append(f"{model_name} and fastText agree on **{report.agreement:.1%}** of the texts.")
+        lines.append(f"{model_name} and {said} agree on **{report.agreement:.1%}** of the texts.")
     if report.n_gold:
         scores = ([f"{model_name} **{report.model_accuracy:.1%}**"] if report.model_accuracy is not None else []) \
-            + [f"fastText **{report.reference_accuracy:.1%}**"]
+            + [f"{said} **{report.reference_accuracy:.1%}**"]
         lines.append(f"Accuracy against the file's `lang` column ({report.n_gold:,} texts): {', '.join(scores)}.")
     if report.n > SHOWN_ROWS:
         lines.append(f"*The table shows the first {SHOWN_ROWS:,} rows; the CSV has all {report.n:,}.*")
-    table = _batch_table(found[:SHOWN_ROWS], gold[:SHOWN_ROWS], model_name if head else None)
+    table = _batch_table(found[:SHOWN_ROWS], gold[:SHOWN_ROWS], model_name if head else None, said)
     yield "\n\n".join(lines), _sized(table), gr.DownloadButton(value=str(csv_path), visible=True)
 
 
-def _batch_table(found: Sequence[DetectionResult], gold: Sequence[str | None], model_name: str | None) -> pd.DataFrame:
+def _batch_table(found: Sequence[DetectionResult], gold: Sequence[str | None], model_name: str | None,
+                 reference_label: str) -> pd.DataFrame:
     # The short label columns first, the text last: it takes the width that is left.
     with_gold = any(gold)
     rows = []
@@ -300,18 +318,19 @@ def _batch_table(found: Sequence[DetectionResult], gold: Sequence[str | None], m
         if model_name:
             row.append(_agree_mark(result.agree))
         rows.append(row + [result.text])
-    headers = (["gold"] if with_gold else []) + ([model_name] if model_name else []) + ["fastText"] \
+    headers = (["gold"] if with_gold else []) + ([model_name] if model_name else []) + [reference_label] \
         + (["agree"] if model_name else []) + ["text"]
     return pd.DataFrame(rows, columns=headers)
 
 
 def _write_csv(folder: Path, stem: str, found: Sequence[DetectionResult], gold: Sequence[str | None],
-               model_name: str) -> Path:
+               model_name: str, reference: str) -> Path:
+    # The reference's columns go by its name, as in the JSON of `xling detect`: fasttext_lang, eld_lang, ...
     path = download_path(folder, f"{stem[:60] or 'texts'}-languages")
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = SpreadsheetWriter(handle)
         writer.writerow(["text", "gold_lang", "model", "model_lang", "model_language", "model_prob",
-                         "fasttext_lang", "fasttext_language", "fasttext_prob", "agree"])
+                         f"{reference}_lang", f"{reference}_language", f"{reference}_prob", "agree"])
         for result, lang in zip(found, gold):
             model, reference = result.model_best, result.reference_best
             writer.writerow([
