@@ -333,6 +333,22 @@ def test_mlm_counts_match_the_masking(tiny_mlm, parallel):
     assert 0.10 <= report.n_masked / maskable <= 0.25  # ~15%, rounding and the one-per-text floor
 
 
+def test_a_bare_word_marker_is_never_a_target(tiny_xling_dir, parallel):
+    from xling.core.evaluation import untargeted_ids
+    from xling.core.masked_lm import load_masked_lm
+
+    model, tokenizer = load_masked_lm(str(tiny_xling_dir))  # a SentencePiece-style (Unigram) vocabulary
+    marker = tokenizer.convert_tokens_to_ids("\u2581")
+    assert marker != tokenizer.unk_token_id and marker in untargeted_ids(tokenizer)
+    texts = ["Die Datei ist weg .", "« Bonjour » , dit - il ."] + [row["de"] for row in parallel]
+    ids = tokenizer(texts, truncation=True, max_length=MLM_MAX_LENGTH)["input_ids"]
+    assert any(marker in row for row in ids)  # the check below sees bare markers
+    report = evaluate_mlm(texts, ["de"] * len(texts), model, tokenizer, seed=1)
+    positions = choose_mask_positions(ids, untargeted_ids(tokenizer), seed=1)
+    assert report.n_masked == sum(len(p) for p in positions)
+    assert not any(ids[i][j] == marker for i, row in enumerate(positions) for j in row)
+
+
 def test_mlm_real_model_invariants_and_determinism(tiny_mlm, parallel):
     model, tokenizer = tiny_mlm
     texts, langs = _texts(parallel)
@@ -368,3 +384,21 @@ def test_mlm_language_without_maskable_pieces_has_no_score(tiny_mlm):
     assert set(data["per_lang"]["de"]) >= {"top1", "top5", "n_masked"}
     with pytest.raises(DataError):
         evaluate_mlm(["☃"], ["xx"], oracle, tokenizer)
+
+
+def test_mlm_scores_the_same_when_only_the_masked_rows_go_through_the_head(tiny_mlm, parallel):
+    model, tokenizer = tiny_mlm
+    texts, langs = _texts(parallel)
+
+    class Whole:  # the model called whole: logits for every position
+        config, device, training = model.config, model.device, False
+
+        def __call__(self, **kwargs):
+            return model(**kwargs)
+
+        def eval(self):
+            return self
+
+    fast = evaluate_mlm(texts, langs, model, tokenizer, seed=2)
+    whole = evaluate_mlm(texts, langs, Whole(), tokenizer, seed=2)
+    assert fast == whole and fast.n_masked > 0

@@ -32,6 +32,12 @@ def test_round_trip_through_yaml(tmp_path):
         ({"objectives": {"sampling_alpha": 2}}, "objectives.sampling_alpha"),
         ({"objectives": {"mlm": False, "lid_weight": 0, "contrastive_weight": 0}}, "objectives"),
         ({"init": {"vocab_size": 64000}}, "init.vocab_size"),
+        ({"init": {"keep_layers": 8}}, "init.keep_layers"),  # needs init.pretrained
+        ({"init": {"pretrained": "e5-small", "prune_min_count": -1}}, "init.prune_min_count"),
+        ({"init": {"trainable_layers": -1}}, "init.trainable_layers"),
+        ({"init": {"train_embeddings": "no"}}, "init.train_embeddings"),
+        ({"objectives": {"whole_word_masking": "yes"}}, "objectives.whole_word_masking"),
+        ({"data": {"eval_split": "train"}}, "data.eval_split"),
         ({"init": {"model": {"hidden_size": 30, "num_heads": 4}}}, "init.model"),
         ({"run_name": "../etc"}, "run_name"),
         ({"run_name": "a b;rm"}, "run_name"),

@@ -50,3 +50,25 @@ def test_pair_batch_pairs_two_languages_of_distinct_groups(data):
     assert batch.a_ids.shape[0] == batch.b_ids.shape[0] == len(batch.source_texts) <= 4
     assert bool((batch.a_langs != batch.b_langs).all())
     assert len(set(batch.source_texts)) == len(batch.source_texts)
+
+
+def test_whole_word_masking_masks_every_piece_of_a_word_together(data):
+    from xling.training.data import word_starts
+
+    whole = TrainingData(data.languages, {lang: [r[lang] for r in PARALLEL] for lang in data.languages},
+                         [dict(r) for r in PARALLEL], data.tokenizer, alpha=0.3, whole_words=True)  # fmt: skip
+    starts = word_starts(data.tokenizer)
+    assert starts[data.tokenizer.cls_token_id] and not starts.all()  # ## pieces continue a word
+    batch = whole.mlm_batch(np.random.default_rng(1), batch_size=64, max_length=32, mask_prob=0.15)
+    original = batch.input_ids.clone()
+    original[batch.mlm_positions] = batch.targets
+    multi_piece = 0
+    for row in range(original.shape[0]):
+        ids, chosen = original[row].tolist(), batch.mlm_positions[row].tolist()
+        for i in range(1, len(ids)):
+            if not starts[ids[i]]:  # a continuation is masked exactly when the piece before it is
+                assert chosen[i] == chosen[i - 1], (row, i)
+                multi_piece += chosen[i]
+    assert multi_piece > 0  # the check saw masked words of several pieces
+    share = batch.mlm_positions.sum().item() / batch.input_ids.numel()
+    assert 0.08 < share < 0.3

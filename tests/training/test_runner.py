@@ -227,3 +227,53 @@ def test_the_seeds_model_on_a_pretrained_backbone_e5_small(tmp_path, e5_cache, m
     import shutil
 
     shutil.rmtree(result.run_dir)  # ~470 MB of weights: not left in pytest's kept temp folders
+
+
+def test_a_cut_e5_backbone_prunes_keeps_the_first_layers_and_trains_only_the_top(tmp_path, e5_cache, monkeypatch):
+    """xling-base's recipe at toy size: the vocabulary pruned to the training texts' pieces, the first
+    two layers kept, only the top one (and the heads) trained, whole-word masking; a stopped run
+    resumes with the lower layers still frozen, and the run folder is a plain masked LM."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForMaskedLM
+
+    from xling.core.e5 import e5_masked_lm
+
+    class StopAt(Callback):
+        def __init__(self, run_dir: Path, step: int):
+            self.run_dir, self.step = run_dir, step
+
+        def on_log(self, logs):
+            if logs["step"] == self.step:
+                (self.run_dir / STOP_FILE).touch()
+
+    monkeypatch.setenv("XLING_CACHE", str(e5_cache))
+    values = _config(tmp_path, steps=4, save_every=0, batch_size=2, pair_batch_size=4, max_length=24,
+                     warmup_steps=1, log_every=1).to_dict()
+    values["init"].update(pretrained="e5-small", prune_min_count=1, keep_layers=2, trainable_layers=1,
+                          train_embeddings=False)  # fmt: skip
+    values["data"].update(languages=["en", "de"], max_texts_per_lang=50, eval_texts_per_lang=5)
+    values["objectives"].update(contrastive_weight=0.0, whole_word_masking=True)
+    config = TrainConfig.from_dict(values)
+    stopped = train(config, [StopAt(config.run_dir, 2)])
+    assert stopped.state == "stopped" and stopped.step == 2
+    start = next(e for e in _events(config.run_dir) if e.get("event") == "start")
+    assert start["layers"] == 2 and 100 < start["vocabulary"] < 5000
+
+    original, _ = e5_masked_lm()
+    at_2 = load_file(str(latest_checkpoint(config.run_dir) / "model.safetensors"))
+    first = "roberta.encoder.layer.0.attention.self.query.weight"
+    top = "roberta.encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(at_2[first], original.state_dict()[first])  # frozen: e5's own weights
+    assert not torch.equal(at_2[top], original.state_dict()[top])  # trained
+    del original
+
+    resumed = train(config)
+    assert resumed.state == "finished" and resumed.step == 4
+    final = load_file(str(resumed.run_dir / "model.safetensors"))
+    assert torch.equal(final[first], at_2[first]) and not torch.equal(final[top], at_2[top])
+    plain = AutoModelForMaskedLM.from_pretrained(resumed.run_dir, trust_remote_code=False, use_safetensors=True)
+    assert plain.config.num_hidden_layers == 2 and plain.config.vocab_size == start["vocabulary"]
+    shutil.rmtree(resumed.run_dir)

@@ -42,12 +42,24 @@ class InitConfig:
             MLM head), a Hugging Face masked-LM folder or hub id. ``None``: a new backbone.
         model: the shape of a new backbone.
         vocab_size: the new tokenizer's vocabulary (trained on the training texts; <= 32k).
+        prune_min_count: with ``pretrained``: keep only the vocabulary pieces the training texts
+            use at least this often (:func:`xling.core.pruning.prune_masked_lm`); 0 keeps all.
+        keep_layers: with ``pretrained``: keep only the first this many transformer layers
+            (:func:`xling.core.pruning.truncate_layers`); 0 keeps all.
+        trainable_layers: train only the top this many transformer layers (and the heads); the
+            rest stay frozen, also after a resume. ``None`` trains every layer.
+        train_embeddings: with ``trainable_layers``, whether the embedding table (tied to the
+            MLM decoder) trains too.
     """
 
     from_checkpoint: str | None = None
     pretrained: str | None = None
     model: BackboneSpec = field(default_factory=BackboneSpec)
     vocab_size: int = 24000
+    prune_min_count: int = 0
+    keep_layers: int = 0
+    trainable_layers: int | None = None
+    train_embeddings: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,9 @@ class DataConfig:
         use_mono: add the monolingual documents to the masked-LM texts.
         max_texts_per_lang: keep at most this many training texts per language (0: all), for
             quick runs and equal-budget ablations.
-        eval_texts_per_lang: test-split texts per language for the final metrics.
+        eval_texts_per_lang: texts per language for the final metrics.
+        eval_split: the split those come from: ``test``, or ``dev`` for runs that choose
+            between settings (an ablation must not pick on the test split).
     """
 
     corpus: str | None = None
@@ -69,6 +83,7 @@ class DataConfig:
     use_mono: bool = True
     max_texts_per_lang: int = 0
     eval_texts_per_lang: int = 200
+    eval_split: str = "test"
 
 
 @dataclass(frozen=True)
@@ -89,7 +104,8 @@ class ObjectiveConfig:
             or xling folder) whose vector of a source sentence both the student's vector of that
             sentence and of its translation must match. ``None`` switches it off.
         teacher_weight: γ.
-        mask_prob: share of word pieces masked.
+        mask_prob: share of word pieces masked (of words, with ``whole_word_masking``).
+        whole_word_masking: mask every piece of a drawn word together.
         shared_lid_head: read language ID from the sentence projection that the contrastive loss
             shapes, instead of from its own path (only for the ablation that shows why not).
     """
@@ -104,6 +120,7 @@ class ObjectiveConfig:
     teacher: str | None = None
     teacher_weight: float = 1.0
     mask_prob: float = 0.15
+    whole_word_masking: bool = False
     shared_lid_head: bool = False
 
 
@@ -385,10 +402,18 @@ def _validate(config: TrainConfig) -> None:
            "give init.pretrained or init.from_checkpoint, not both")
     _check(init.from_checkpoint is None or isinstance(init.from_checkpoint, str), "init.from_checkpoint",
            "must be a folder path or null")
+    for name in ("prune_min_count", "keep_layers"):
+        value = getattr(init, name)
+        _check(_integer(value) and value >= 0, f"init.{name}", "must be an integer >= 0")
+        _check(value == 0 or init.pretrained is not None, f"init.{name}", "needs init.pretrained")
+    _check(init.trainable_layers is None or _integer(init.trainable_layers) and init.trainable_layers >= 0,
+           "init.trainable_layers", "must be an integer >= 0 or null")
+    _check(isinstance(init.train_embeddings, bool), "init.train_embeddings", "must be true or false")
     _check(all(isinstance(code, str) and code for code in data.languages), "data.languages",
            "must be language codes")
     _check(_integer(data.max_texts_per_lang) and data.max_texts_per_lang >= 0, "data.max_texts_per_lang",
            "must be >= 0 (0 keeps all)")
+    _check(data.eval_split in ("dev", "test"), "data.eval_split", "must be dev or test")
     _check(_integer(data.eval_texts_per_lang) and data.eval_texts_per_lang >= 0, "data.eval_texts_per_lang",
            "must be >= 0")
     for name in ("lid_weight", "contrastive_weight", "teacher_weight"):
@@ -404,6 +429,8 @@ def _validate(config: TrainConfig) -> None:
     _check(obj.mlm or obj.lid_weight > 0 or uses_pairs, "objectives",
            "switch on at least one objective (mlm, lid_weight, contrastive_weight or teacher)")
     _check(not obj.lang_embedding or obj.mlm, "objectives.lang_embedding", "needs mlm: true")
+    for name in ("mlm", "lang_embedding", "whole_word_masking", "shared_lid_head"):
+        _check(isinstance(getattr(obj, name), bool), f"objectives.{name}", "must be true or false")
     for name in ("steps", "batch_size", "pair_batch_size", "max_length"):
         value = getattr(loop, name)
         _check(_integer(value) and value >= 1, f"train.{name}", "must be an integer >= 1")

@@ -176,7 +176,10 @@ class TrainingData:
         alpha: the sampling temperature exponent.
     """
 
-    def __init__(self, languages: Sequence[str], texts: dict[str, list[str]], groups: list[dict[str, str]], tokenizer, alpha: float):
+    def __init__(self, languages: Sequence[str], texts: dict[str, list[str]], groups: list[dict[str, str]], tokenizer,
+                 alpha: float, whole_words: bool = False):
+        self.whole_words = whole_words
+        self._word_starts = word_starts(tokenizer) if whole_words else None
         self.languages = list(languages)
         self.tokenizer = tokenizer
         self.lang_index = {lang: i for i, lang in enumerate(self.languages)}
@@ -201,6 +204,8 @@ class TrainingData:
         """Packed same-language rows, 15 % of pieces masked (80 % [MASK], 10 % random, 10 % kept).
 
         ``language`` fixes every row's language (adapter training); otherwise each row draws one.
+        With ``whole_words``, words are drawn instead of pieces (each with ``mask_prob``) and every
+        piece of a drawn word is masked: predicting ``▁Paris`` then cannot lean on ``is`` of ``Par|is``.
         """
         tok = self.tokenizer
         rows, langs = [], []
@@ -218,12 +223,20 @@ class TrainingData:
             langs.append(lang_i)
         input_ids, attention = _pad(rows, tok.pad_token_id)
         maskable = attention.bool() & ~torch.isin(input_ids, torch.tensor(sorted(self._special)))
-        chosen = torch.from_numpy(rng.random(input_ids.shape) < mask_prob) & maskable
-        # Every row predicts at least one piece.
+        if self._word_starts is None:
+            words = torch.arange(input_ids.shape[1]).expand_as(input_ids)  # every piece its own word
+            chosen = torch.from_numpy(rng.random(input_ids.shape) < mask_prob) & maskable
+        else:  # a word runs from a piece that starts one (or a special token) to the next start
+            starts = torch.from_numpy(self._word_starts)[input_ids] | ~maskable
+            words = torch.cumsum(starts.long(), dim=1)
+            drawn_words = torch.from_numpy(rng.random((input_ids.shape[0], input_ids.shape[1] + 1)) < mask_prob)
+            chosen = torch.gather(drawn_words, 1, words) & maskable
+        # Every row predicts at least one piece (one whole word).
         for row in range(len(rows)):
             if not chosen[row].any():
                 candidates = maskable[row].nonzero().flatten()
-                chosen[row, candidates[rng.integers(len(candidates))]] = True
+                word = words[row, candidates[rng.integers(len(candidates))]]
+                chosen[row] = (words[row] == word) & maskable[row]
         targets = input_ids[chosen].clone()
         corrupted = input_ids.clone()
         draw = torch.from_numpy(rng.random(input_ids.shape))
@@ -249,6 +262,29 @@ class TrainingData:
             torch.tensor([self.lang_index[pair.b_lang] for pair in chosen]),
             a_rows,
         )
+
+
+def word_starts(tokenizer) -> np.ndarray:
+    """Per vocabulary id, whether its piece starts a word: SentencePiece's ``▁`` prefix (XLM-R,
+    e5), or any WordPiece piece but a ``##`` continuation (BERT). Special tokens count as starts.
+
+    Example:
+        >>> starts = word_starts(tokenizer)                          # doctest: +SKIP
+        >>> starts[tokenizer.convert_tokens_to_ids("▁Paris")]       # doctest: +SKIP
+        True
+    """
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    sentencepiece = any(piece and piece.startswith("\u2581") for piece in pieces[:2000])
+    special = set(tokenizer.all_special_ids)
+    out = np.zeros(len(pieces), dtype=bool)
+    for i, piece in enumerate(pieces):
+        if i in special or not piece:
+            out[i] = True
+        elif sentencepiece:
+            out[i] = piece.startswith("\u2581")
+        else:
+            out[i] = not piece.startswith("##")
+    return out
 
 
 def read_training_texts(

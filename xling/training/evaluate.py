@@ -15,7 +15,7 @@ from pathlib import Path
 from xling.core.encoders import XlingEncoder
 from xling.core.evaluation import evaluate_mlm, evaluate_retrieval, score_langid
 from xling.core.model import XlingModel
-from xling.data.corpus import Segment, load_segments
+from xling.data.corpus import Segment, load_segments, text_domain
 from xling.data.eval_files import EvalPair
 from xling.data.harvest import eval_pairs
 
@@ -56,6 +56,16 @@ def evaluate_checkpoint(model: XlingModel, folder: Path, texts_per_lang: int = 2
         langid["n_30plus"] = len(long)
     model.eval()
     mlm = evaluate_mlm(texts, gold, model.backbone, model.tokenizer).to_dict()
+    domains = [text_domain(s.source) for s in segments]
+    if len(set(domains)) > 1:  # prose and UI strings apart, so neither passes for the other
+        langid["by_domain"], mlm["by_domain"] = {}, {}
+        for domain in sorted(set(domains)):
+            idx = [i for i, d in enumerate(domains) if d == domain]
+            sub_texts, sub_gold = [texts[i] for i in idx], [gold[i] for i in idx]
+            report = score_langid(sub_gold, [predicted[i] for i in idx])
+            langid["by_domain"][domain] = {"mean_accuracy": report.mean_accuracy, "n": len(idx)}
+            sub = evaluate_mlm(sub_texts, sub_gold, model.backbone, model.tokenizer)
+            mlm["by_domain"][domain] = {"top1": sub.top1, "top5": sub.top5, "n": len(idx)}
     pairs = [EvalPair(**pair) for pair in eval_pairs(segments)]
     retrieval = evaluate_retrieval(pairs, XlingEncoder(model, name="xling")).to_dict() if pairs else {}
     return {"split": split, "n_texts": len(texts), "langid": langid, "mlm": mlm, "retrieval": retrieval}

@@ -199,6 +199,7 @@ class _Run:
             self.start_step = int(state["step"])
         elif config.init.pretrained:  # the seed's design: a pretrained multilingual backbone + the heads
             backbone, tokenizer = load_pretrained_masked_lm(config.init.pretrained)
+            backbone, tokenizer = _cut_pretrained(backbone, tokenizer, config.init, texts)
             self.model = XlingModel(backbone, tokenizer, languages, teacher_dim, shared_lid_head=obj.shared_lid_head)
         elif config.init.from_checkpoint:
             self.model = XlingModel.load(config.init.from_checkpoint)
@@ -224,9 +225,14 @@ class _Run:
                     shutil.rmtree(shared, ignore_errors=True)
             self.model = XlingModel(new_backbone(config.init.model, tokenizer), tokenizer, languages, teacher_dim,
                                     shared_lid_head=obj.shared_lid_head)
+        if config.init.trainable_layers is not None:
+            from xling.core.pruning import freeze_below
+
+            freeze_below(self.model.backbone, config.init.trainable_layers, config.init.train_embeddings)
         if obj.lang_embedding:
             self.model.lang_embedding_trained = True
-        self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha)
+        self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha,
+                                 whole_words=obj.whole_word_masking)
         if config.adapters.enabled:
             self._add_adapters(languages)
         self.model.to(self.device).train()
@@ -282,6 +288,7 @@ class _Run:
             "n_groups": len(self.data.groups),
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            **_shape(self.model),
             "corpus": str(self.corpus),
             "resumed_from": self.resumed_from,
             "pid": os.getpid(),
@@ -470,7 +477,8 @@ class _Run:
             from xling.training.evaluate import evaluate_adapters
 
             use_adapter(self.model, None)  # the shared model's own figures first
-        metrics = evaluate_checkpoint(self.model, self.corpus, self.config.data.eval_texts_per_lang)
+        metrics = evaluate_checkpoint(self.model, self.corpus, self.config.data.eval_texts_per_lang,
+                                      self.config.data.eval_split)
         if self.config.adapters.enabled:
             metrics["adapters"] = evaluate_adapters(self.model, self.corpus, self.config.data.eval_texts_per_lang)
             use_adapter(self.model, None)
@@ -556,6 +564,26 @@ def _headline(metrics: dict) -> dict:
     if metrics.get("retrieval"):
         out["retrieval_mean_p_at_1"] = metrics["retrieval"]["mean_p_at_1"]
     return out
+
+
+def _shape(model) -> dict:
+    """Vocabulary and layer count of an xling model, for the start line (an encoder run has neither)."""
+    tokenizer, backbone = getattr(model, "tokenizer", None), getattr(model, "backbone", None)
+    if tokenizer is None or backbone is None:
+        return {}
+    return {"vocabulary": len(tokenizer), "layers": getattr(backbone.config, "num_hidden_layers", None)}
+
+
+def _cut_pretrained(backbone, tokenizer, init, texts: dict[str, list[str]]):
+    """Prune the vocabulary to the training texts' pieces and keep the first layers, as asked."""
+    from xling.core.pruning import prune_masked_lm, truncate_layers
+
+    if init.prune_min_count:
+        everything = (text for lang in sorted(texts) for text in texts[lang])
+        backbone, tokenizer, _ = prune_masked_lm(backbone, tokenizer, everything, init.prune_min_count)
+    if init.keep_layers:
+        truncate_layers(backbone, init.keep_layers)
+    return backbone, tokenizer
 
 
 def _seed_everything(seed: int) -> None:
