@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,12 @@ def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
         'BertForMaskedLM'
     """
     source = resolve_model_source(name_or_path, _WHAT)
-    # An xling checkpoint folder is a plain HF masked LM too: it loads below like any other.
+    # An xling checkpoint folder is a plain HF masked LM too: it loads below like any other; one
+    # stored as a delta of e5-small (checkpoints/xling-base) is rebuilt in the cache first.
+    if source.kind == "folder":
+        from xling.core.delta import materialise
+
+        source = dataclasses.replace(source, location=str(materialise(source.location)))
     try:
         import torch
         from transformers import AutoModelForMaskedLM, AutoTokenizer

@@ -377,7 +377,9 @@ class XlingModel(nn.Module):
         from safetensors.torch import load_file
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-        folder = Path(folder)
+        from xling.core.delta import materialise
+
+        folder = materialise(Path(folder))  # a delta of e5-small is rebuilt in the cache first
         manifest_path = folder / MANIFEST
         if not manifest_path.is_file():
             raise ModelLoadError(f"{folder}: not an xling checkpoint (no {MANIFEST})")

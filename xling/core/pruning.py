@@ -115,10 +115,20 @@ def prune_masked_lm(model: Any, tokenizer: Any, texts: Iterable[str], min_count:
     Example:
         >>> model, tokenizer, kept = prune_masked_lm(model, tokenizer, corpus_texts, min_count=2)  # doctest: +SKIP
     """
+    kept = used_piece_ids(tokenizer, texts, min_count)
+    model, tokenizer = prune_masked_lm_to(model, tokenizer, kept)
+    return model, tokenizer, kept
+
+
+def prune_masked_lm_to(model: Any, tokenizer: Any, kept_ids: Sequence[int] | np.ndarray) -> tuple[Any, Any]:
+    """Keep the pieces ``kept_ids`` (ascending original ids, special tokens among them): the
+    model in place and a new tokenizer. :func:`prune_masked_lm` with the ids given."""
     import torch
     from torch import nn
 
-    kept = used_piece_ids(tokenizer, texts, min_count)
+    kept = np.asarray(kept_ids, dtype=np.int64)
+    if len(kept) == 0 or np.any(np.diff(kept) <= 0):
+        raise ValueError("kept_ids must be ascending and distinct")
     index = torch.from_numpy(kept)
     old = model.get_input_embeddings()
     embedding = nn.Embedding(len(kept), old.embedding_dim, padding_idx=None)
@@ -140,7 +150,7 @@ def prune_masked_lm(model: Any, tokenizer: Any, texts: Iterable[str], min_count:
     model.config.vocab_size = len(kept)
     if getattr(model.config, "tie_word_embeddings", True):
         model.tie_weights()
-    return model, prune_tokenizer(tokenizer, kept), kept
+    return model, prune_tokenizer(tokenizer, kept)
 
 
 def truncate_layers(model: Any, keep: int) -> Any:
