@@ -73,17 +73,18 @@ def test_the_run_folder_is_a_model_for_every_loader(finished_run):
     assert len(pipeline("fill-mask", model=str(finished_run))("Guten [MASK].", top_k=2)) == 2
 
 
+class StopAt(Callback):
+    """Plays the user who asks for a stop (the UI writes the same file)."""
+
+    def __init__(self, run_dir: Path, step: int):
+        self.run_dir, self.step = run_dir, step
+
+    def on_log(self, logs):
+        if logs["step"] == self.step:
+            (self.run_dir / STOP_FILE).touch()
+
+
 def test_stop_file_saves_and_resume_continues(tmp_path):
-    class StopAt(Callback):
-        """Plays the user who asks for a stop (the UI writes the same file)."""
-
-        def __init__(self, run_dir: Path, step: int):
-            self.run_dir, self.step = run_dir, step
-
-        def on_log(self, logs):
-            if logs["step"] == self.step:
-                (self.run_dir / STOP_FILE).touch()
-
     config = _config(tmp_path, save_every=0)
     stopped = train(config, [StopAt(config.run_dir, 15)])
     assert stopped.state == "stopped" and stopped.step == 15
@@ -240,14 +241,6 @@ def test_a_cut_e5_backbone_prunes_keeps_the_first_layers_and_trains_only_the_top
     from transformers import AutoModelForMaskedLM
 
     from xling.core.e5 import e5_masked_lm
-
-    class StopAt(Callback):
-        def __init__(self, run_dir: Path, step: int):
-            self.run_dir, self.step = run_dir, step
-
-        def on_log(self, logs):
-            if logs["step"] == self.step:
-                (self.run_dir / STOP_FILE).touch()
 
     monkeypatch.setenv("XLING_CACHE", str(e5_cache))
     values = _config(tmp_path, steps=4, save_every=0, batch_size=2, pair_batch_size=4, max_length=24,

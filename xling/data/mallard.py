@@ -47,16 +47,13 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from xling.data.corpus import stable_id, write_jsonl
+from xling.data.corpus import stable_id
 from xling.data.languages import normalise_language
 from xling.data.prose import (
     MIN_CHARS,
@@ -67,8 +64,7 @@ from xling.data.prose import (
     download_packages,
     extract_package,
     filter_by_language,
-    prose_counts,
-    render_prose_counts,
+    run_prose_cli,
     unique_english,
 )
 from xling.errors import DataError
@@ -455,34 +451,17 @@ def harvest_gnome_user_docs(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m xling.data.mallard``: harvest and print the counts per language."""
-    from xling.config import Paths
-
-    parser = argparse.ArgumentParser(prog="python -m xling.data.mallard", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--cache", type=Path, default=Paths.from_env().cache / "debs", help="deb folder (default: %(default)s)"
-    )
-    parser.add_argument("--languages", nargs="*", default=None, help="codes to harvest besides English (default: all)")
-    parser.add_argument("--no-dedupe", action="store_true", help="keep repeated English blocks")
-    parser.add_argument("--out", type=Path, default=None, help="also write the segments as JSONL here")
-    args = parser.parse_args(argv)
-    start = time.monotonic()
     skipped: Counter = Counter()
-    try:
-        groups = harvest_gnome_user_docs(args.cache, args.languages, deduplicate=not args.no_dedupe, skipped=skipped)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    counts = prose_counts(groups)
-    print(render_prose_counts(counts))
-    big = sum(1 for lang, c in counts.items() if lang != "en" and c.characters >= 1_000_000)
-    print(f"\n{len(groups)} groups, {len(counts) - 1} languages besides English, {big} with >= 1 M characters; "
-          f"{time.monotonic() - start:.0f} s")  # fmt: skip
-    mismatched = ", ".join(f"{lang} {n}" for lang, n in sorted(skipped.items())) or "none"
-    print(f"pages skipped (unreadable, or blocks unlike the English page's): {mismatched}")
-    if args.out is not None:
-        rows = write_jsonl(args.out, (segment for group in groups for segment in group.segments))
-        print(f"wrote {rows} segments to {args.out}")
-    return 0
+
+    def report() -> str:
+        mismatched = ", ".join(f"{lang} {n}" for lang, n in sorted(skipped.items())) or "none"
+        return f"pages skipped (unreadable, or blocks unlike the English page's): {mismatched}"
+
+    return run_prose_cli(
+        argv, "python -m xling.data.mallard", __doc__.split("\n\n")[0],
+        lambda cache, languages, dedupe: harvest_gnome_user_docs(cache, languages, deduplicate=dedupe, skipped=skipped),
+        report,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

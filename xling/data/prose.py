@@ -745,11 +745,18 @@ def render_prose_counts(counts: Mapping[str, ProseCount]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m xling.data.prose``: harvest and print the counts per language."""
+def run_prose_cli(
+    argv: list[str] | None,
+    prog: str,
+    description: str,
+    harvest: Callable[[Path, Sequence[str] | None, bool], list[ProseGroup]],
+    report: Callable[[], str] | None = None,
+) -> int:
+    """The command line of a prose source: harvest, print the counts per language (and ``report``'s
+    line), optionally write the segments as JSONL. Returns the exit status (2 on a data error)."""
     from xling.config import Paths
 
-    parser = argparse.ArgumentParser(prog="python -m xling.data.prose", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "--cache", type=Path, default=Paths.from_env().cache / "debs", help="deb folder (default: %(default)s)"
     )
@@ -759,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        groups = harvest_libreoffice_help(args.cache, args.languages, deduplicate=not args.no_dedupe)
+        groups = harvest(args.cache, args.languages, not args.no_dedupe)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -768,10 +775,20 @@ def main(argv: list[str] | None = None) -> int:
     big = sum(1 for lang, c in counts.items() if lang != "en" and c.characters >= 1_000_000)
     print(f"\n{len(groups)} groups, {len(counts) - 1} languages besides English, {big} with >= 1 M characters; "
           f"{time.monotonic() - start:.0f} s")  # fmt: skip
+    if report is not None:
+        print(report())
     if args.out is not None:
         rows = write_jsonl(args.out, (segment for group in groups for segment in group.segments))
         print(f"wrote {rows} segments to {args.out}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xling.data.prose``: harvest and print the counts per language."""
+    return run_prose_cli(
+        argv, "python -m xling.data.prose", __doc__.split("\n\n")[0],
+        lambda cache, languages, dedupe: harvest_libreoffice_help(cache, languages, deduplicate=dedupe),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
