@@ -109,3 +109,35 @@ def test_mine_errors_are_messages(client, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="target.jsonl:2: not valid JSON"):
         client.predict("Hallo", "", "tiny-xling", 4, "mutual", None, None, gradio_client.handle_file(str(lines)),
                        api_name="/mine")
+
+
+def test_every_search_example_finds_its_translations_in_the_default_corpus():
+    """Each example is a demo test text whose group holds 30+ languages, and the default encoder
+    ranks that group's texts first among distractors from the same corpus."""
+    import numpy as np
+
+    from xling.config import REPO_ROOT
+    from xling.config import DEFAULT_ENCODER
+    from xling.core.encoders import load_encoder
+    from xling.data.texts import load_corpus_collection
+    from xling.ui.search_tab import SEARCH_EXAMPLES
+
+    collection = load_corpus_collection(REPO_ROOT / "demo" / "corpus", split="test")
+    by_text = {t.text: t.group for t in collection.texts}
+    members: dict[str, list[str]] = {}
+    for t in collection.texts:
+        members.setdefault(t.group, []).append(t.text)
+    groups = [by_text.get(example) for example in SEARCH_EXAMPLES]
+    assert None not in groups, [e for e, g in zip(SEARCH_EXAMPLES, groups) if g is None]
+    assert all(len(members[g]) >= 30 for g in groups)
+
+    distractors = [t.text for t in collection.texts[::20] if t.group not in set(groups)][:1000]
+    candidates = [text for g in groups for text in members[g]] + distractors
+    owner = [g for g in groups for _ in members[g]] + [None] * len(distractors)
+    encoder = load_encoder(DEFAULT_ENCODER)
+    vectors = encoder.encode(candidates)
+    for example, group in zip(SEARCH_EXAMPLES, groups):
+        query = encoder.encode([example])[0]
+        top = np.argsort(-(vectors @ query))[1:11]  # the example itself comes first
+        right = sum(owner[i] == group for i in top)
+        assert right >= 8, (example, right, [candidates[i] for i in top])

@@ -53,8 +53,16 @@ MINING_HELP = (
     "sentences' neighbourhoods, so a sentence close to everything does not win every pair. True "
     "translations usually score well above 1."
 )
-SEARCH_EXAMPLES = ["Open the file", "Datei speichern", "Le fichier n'existe pas", "Произошла ошибка",
-                   "パスワードを入力してください", "¿Desea eliminar esta carpeta?"]
+#: Texts of the demo corpus's test split whose translation groups hold 30+ languages, so every
+#: click finds translations (tests/ui/test_search_tab.py checks both): three paragraphs of the
+#: GNOME and LibreOffice help, three UI strings and a currency name, in seven languages and six scripts.
+SEARCH_EXAMPLES = [
+    "Einstellung der Lautstärke des Rechners und Steuerung des Lautstärkepegels für einzelne Anwendungen.",
+    "有線ネットワーク接続を設定する際、ほとんどの場合がネットワークケーブルを差し込むだけです。",
+    "Grâce aux commandes de remplissage automatique et de série, vous pouvez automatiquement insérer des "
+    "données dans les cellules.",
+    "Новый пароль:", "No se han encontrado resultados", "아루바 플로린", "لون الخلفية",
+]
 MINING_EXAMPLE = (
     "Die Datei wurde nicht gefunden.\nBitte geben Sie Ihr Passwort ein.\nMöchten Sie die Änderungen speichern?\n"
     "Die Verbindung zum Server wurde unterbrochen.\nDas Fenster schließen",
