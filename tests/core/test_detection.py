@@ -225,3 +225,32 @@ def test_fasttext_results_keep_their_json_keys(fasttext_detector):
     assert result.reference == FASTTEXT and result.to_dict()["fasttext"][0]["lang"] == "de"
     assert "fasttext_accuracy" in summarise([result], ["de"]).to_dict()
     assert "only fastText answers" in missing_head_message("tiny-mlm")
+
+
+def _labelled(text: str, script: str, lang: str, prob: float):
+    from xling.core.detection import LabelledSpan, LanguageGuess, Span
+
+    return LabelledSpan(Span(0, len(text), text, script), LanguageGuess(lang, lang, prob))
+
+
+def test_a_text_is_mixed_only_where_confident_long_enough_spans_say_so():
+    from xling.core.detection import DetectionResult, TextAnalysis, span_languages
+
+    mixed = [_labelled("Ich komme gleich, warte bitte kurz.", "Latin", "de", 1.0),
+             _labelled("今日はとても暑いですね。", "Han", "ja", 1.0),  # another script: short is enough
+             _labelled("Let's get ice cream after work!", "Latin", "en", 0.98)]  # fmt: skip
+    assert span_languages(mixed) == ["de", "ja", "en"]
+    # A detector's slips on a one-language text: unsure, or too short in the text's own script.
+    slips = [_labelled("Habari ya asubuhi, rafiki yangu.", "Latin", "eo", 0.14),
+             _labelled("Leo ni siku nzuri sana.", "Latin", "es", 0.28),
+             _labelled("Wir treffen uns morgen früh am Bahnhof.", "Latin", "de", 0.98),
+             _labelled('Sagte er "okay".', "Latin", "da", 0.62)]  # fmt: skip
+    assert span_languages(slips) == ["de"]
+    assert span_languages(slips[:2]) == ["eo"]  # nobody sure: the main language alone
+    assert span_languages([]) == []
+
+    result = DetectionResult("…", (), (), None)
+    analysis = TextAnalysis(result, model_spans=[_labelled("x" * 20, "Latin", "de", 1.0)] * 2 + mixed[1:],
+                            reference_spans=mixed[:1] * 2 + mixed[1:])  # fmt: skip
+    assert analysis.spans_agreement() == (4, 4) and analysis.languages() == ["de", "ja", "en"]
+    assert TextAnalysis(result, reference_spans=mixed).spans_agreement() is None

@@ -36,8 +36,8 @@ def test_examples_cover_ten_scripts():
 
 def test_detect_shows_both_detectors_and_labelled_spans(client):
     verdict, chart, top, model_spans, reference_spans, spans = client.predict(MIXED, "tiny-xling", api_name="/detect")
-    assert "Both say" in verdict or "disagree" in verdict
-    assert "Mixed text: fastText finds 2 languages" in verdict
+    assert "agree on" in verdict  # a mixed text: the headline compares the spans
+    assert "Mixed text in 2 languages**: German · Japanese" in verdict
     assert chart  # a plotly figure
     assert top["headers"] == ["tiny-xling", "p", "fastText", "p "] and len(top["data"]) == 5
     assert _entities(reference_spans) == [("Ich komme gleich, warte bitte kurz.", "German (de)"),
@@ -109,7 +109,7 @@ TITLES = {"fasttext": "fastText lid.176", "py3langid": "py3langid", "eld": "eld"
 def test_detect_shows_the_chosen_reference(client, reference):
     label = LABELS[reference]
     verdict, chart, top, _, reference_spans, spans = client.predict(MIXED, "tiny-xling", reference, api_name="/detect")
-    assert f"Mixed text: {label} finds 2 languages" in verdict and f"{label} " in verdict.split("\n")[0]
+    assert "Mixed text in 2 languages**: German · Japanese" in verdict and f" {label} " in verdict.split("\n")[0]
     assert top["headers"] == ["tiny-xling", "p", label, "p "]
     assert output_value(spans)["headers"] == ["script", "tiny-xling", label, "agree", "span"]
     assert reference_spans["label"] == TITLES[reference]

@@ -166,7 +166,22 @@ class TextAnalysis:
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(),
                 "spans": {"model": [s.to_dict() for s in self.model_spans],
-                          self.result.reference: [s.to_dict() for s in self.reference_spans]}}
+                          self.result.reference: [s.to_dict() for s in self.reference_spans]},
+                "languages": self.languages(), "spans_agree": self.spans_agreement()}
+
+    def languages(self) -> list[str]:
+        """The languages the text is in, by the reference's span labels (the model's without a
+        reference span), in order of appearance: :func:`span_languages`. More than one: a mixed text."""
+        return span_languages(self.reference_spans or self.model_spans)
+
+    def spans_agreement(self) -> tuple[int, int] | None:
+        """``(agreeing, compared)``: spans with a letter that both detectors label the same
+        language; ``None`` without a model."""
+        if not self.model_spans:
+            return None
+        pairs = [(m.guess, r.guess) for m, r in zip(self.model_spans, self.reference_spans)
+                 if m.guess is not None and r.guess is not None]
+        return sum(m.lang == r.lang for m, r in pairs), len(pairs)
 
 
 @dataclass(frozen=True)
@@ -527,6 +542,43 @@ def label_spans(text: str, detector: LanguageDetector, spans: Sequence[Span] | N
     for i, row in zip(wanted, hits):
         guesses[i] = _guesses(row[:1])[0] if row else None
     return [LabelledSpan(span, guess) for span, guess in zip(spans, guesses)]
+
+
+#: The text's main language (most letters in its main script) always counts; a span in another
+#: script (Japanese inside German) counts whatever its score; another language in the main script
+#: counts only when its detector is this sure of it and the span has at least
+#: :data:`MIXED_MIN_LETTERS` letters, so a quoted word, a name or a detector's slip on a short
+#: sentence (fastText read one sentence of a Swahili text as Italian at 0.56, "Sagte er okay." as
+#: Danish) does not make a one-language text "mixed".
+MIXED_MIN_PROB = 0.7
+MIXED_MIN_LETTERS = 16
+
+
+def span_languages(spans: Sequence[LabelledSpan], min_prob: float = MIXED_MIN_PROB,
+                   min_letters: int = MIXED_MIN_LETTERS) -> list[str]:
+    """The languages a text is in, from its labelled spans, in order of first appearance (see
+    :data:`MIXED_MIN_PROB`). More than one: a mixed text.
+
+    Example:
+        >>> span_languages(analysis.reference_spans)   # doctest: +SKIP
+        ['de', 'ja', 'en', 'ru']
+    """
+    labelled = [(s, sum(ch.isalpha() for ch in s.span.text)) for s in spans if s.guess is not None]
+    if not labelled:
+        return []
+    by_script: dict[str | None, int] = {}
+    for item, count in labelled:
+        by_script[item.span.script] = by_script.get(item.span.script, 0) + count
+    main = max(by_script, key=lambda script: by_script[script])
+    in_main: dict[str, int] = {}
+    for item, count in labelled:
+        if item.span.script == main:
+            in_main[item.guess.lang] = in_main.get(item.guess.lang, 0) + count
+    main_lang = max(in_main, key=lambda lang: in_main[lang])
+    counted = [item.guess.lang for item, count in labelled
+               if item.guess.lang == main_lang or item.span.script != main
+               or (item.guess.prob >= min_prob and count >= min_letters)]
+    return list(dict.fromkeys(counted))
 
 
 def analyse_text(text: str, detector: LanguageDetector | None, reference: LanguageDetector, k: int = 5,

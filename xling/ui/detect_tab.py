@@ -36,6 +36,7 @@ from xling.core.detection import (
 )
 from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS, detector_label
 from xling.core.services import Services
+from xling.data.languages import language_name
 from xling.data.spreadsheet import SpreadsheetWriter
 from xling.ui.components import download_path, masked_lm_picker, shown_errors
 
@@ -176,6 +177,22 @@ def _verdict(analysis: TextAnalysis, model_name: str) -> str:
     result = analysis.result
     model, reference = result.model_best, result.reference_best
     said = detector_label(result.reference)
+    languages = analysis.languages()
+    agreement = analysis.spans_agreement()
+    if len(languages) > 1:  # a mixed text: the whole-text answers mean little, the spans say it
+        names = " · ".join(language_name(code) for code in languages)
+        head = f"**Mixed text in {len(languages)} languages**: {names}."
+        if agreement is None:
+            lines = [f"ℹ️ {head} ({said}; {model_name} has no language-ID head.)"]
+        elif agreement[0] == agreement[1]:
+            every = "both" if agreement[1] == 2 else f"all {agreement[1]}"
+            lines = [f"✅ {head} {model_name} and {said} agree on {every} spans."]
+        else:
+            lines = [f"⚠️ {head} {model_name} and {said} disagree on {agreement[1] - agreement[0]} of "
+                     f"{agreement[1]} spans; see them below."]
+        if result.note:
+            lines.append(f"*{result.note}*")
+        return "\n\n".join(lines)
     if model is None:
         lines = [f"ℹ️ **{model_name} has no language-ID head**, so only {said} answers here: "
                  f"**{_said(reference)}**. To detect languages with your own model, {TRAIN_HINT}."]
@@ -183,10 +200,6 @@ def _verdict(analysis: TextAnalysis, model_name: str) -> str:
         lines = [f"✅ **Both say {model.label}**: {model_name} {model.prob:.1%}, {said} {reference.prob:.1%}."]
     else:
         lines = [f"⚠️ **They disagree**: {model_name} says **{_said(model)}**, {said} says **{_said(reference)}**."]
-    languages = _span_languages(analysis.reference_spans or analysis.model_spans)
-    if len(languages) > 1:
-        lines.append(f"Mixed text: {said} finds {len(languages)} languages in its "
-                     f"{len(analysis.reference_spans)} spans ({', '.join(languages)}); see the spans below.")
     if result.note:
         lines.append(f"*{result.note}*")
     return "\n\n".join(lines)
@@ -194,10 +207,6 @@ def _verdict(analysis: TextAnalysis, model_name: str) -> str:
 
 def _said(guess: LanguageGuess | None) -> str:
     return "nothing" if guess is None else f"{guess.label}, {guess.prob:.1%}"
-
-
-def _span_languages(spans: Sequence[LabelledSpan]) -> list[str]:
-    return list(dict.fromkeys(s.guess.name for s in spans if s.guess is not None))
 
 
 def _top_table(result: DetectionResult, model_name: str) -> pd.DataFrame:
