@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xling {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_eval_commands(commands)
+    from xling import deploy
     from xling.commands import detect, fill_mask, map, search
 
-    for module in (detect, fill_mask, search, map):
+    for module in (detect, fill_mask, search, map, deploy):
         module.add_command(commands)
     return parser
 
