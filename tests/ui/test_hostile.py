@@ -316,6 +316,11 @@ def test_text_without_letters_has_no_language(client, text, found):
     assert found in refused(client, "/detect", text, "tiny-xling")
 
 
+def test_a_search_for_no_letters_says_so_instead_of_ranking_noise(client):
+    # A vector of emoji "found" Screen / six / Greece at 0.87 before.
+    assert "no letters, only 50 emoji" in refused(client, "/search", "😀" * 50, "tiny-xling", 5, [], False, None)
+
+
 def test_invisible_characters_do_not_change_the_answer(client):
     plain, *_ = client.predict("Das ist ein kleines Haus am See.", "tiny-xling", api_name="/detect")
     hidden, *_ = client.predict("\u200b ".join("Das ist ein kleines Haus am See.".split(" ")).replace("Haus", "Ha\u00adus"),

@@ -29,7 +29,7 @@ from typing import Any
 
 from xling.core.detectors import FASTTEXT, LanguageDetector, detector_label
 from xling.data.languages import language_name
-from xling.data.texts import readable_text
+from xling.data.texts import no_letters, readable_text
 from xling.errors import DataError
 
 #: Longer texts are cut here (at a space when there is one); the cut is reported in the result's note.
@@ -236,31 +236,6 @@ def clip_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> tuple[str, int]:
         return text, len(text)
     cut = text.rfind(" ", max(0, max_chars - 200), max_chars + 1)
     return text[: cut if cut > 0 else max_chars].rstrip(), len(text)
-
-
-#: How :func:`no_letters` names what a text holds instead of letters (by Unicode category).
-_NON_LETTERS = (("emoji", ("So", "Sk")), ("digits", ("Nd", "Nl", "No")), ("punctuation", ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po")),
-                ("symbols", ("Sm", "Sc")), ("private-use characters", ("Co",)), ("unassigned code points", ("Cn",)),
-                ("other marks", ("Mn", "Mc", "Me", "Cf", "Cs", "Cc")))
-
-
-def no_letters(text: str) -> str | None:
-    """``None`` when ``text`` has a letter of some script; otherwise what it holds instead, for a
-    message (a language lives in letters: emoji, digits or symbols have none to detect).
-
-    >>> no_letters("😀😀 42 !"), no_letters("Hallo 42")
-    ('2 emoji, 2 digits, 1 punctuation', None)
-    """
-    counts: dict[str, int] = {}
-    for char in text:
-        category = unicodedata.category(char)
-        if category[0] == "L":
-            return None
-        if category[0] != "Z":
-            name = next((n for n, cats in _NON_LETTERS if category in cats), "other characters")
-            counts[name] = counts.get(name, 0) + 1
-    return ", ".join(f"{n:,} {name}" for name, _ in _NON_LETTERS + (("other characters", ()),)
-                     if (n := counts.get(name)))
 
 
 def _prepared(text: str | None, max_chars: int) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from xling.data.spreadsheet import SpreadsheetWriter
+from xling.data.texts import no_letters
 from xling.errors import DataError
 
 if TYPE_CHECKING:
@@ -197,6 +198,10 @@ class SearchRequest:
         query = " ".join((self.query or "").split())
         if not query:
             raise DataError("the query is empty: type a sentence in any language")
+        holds = no_letters(query)
+        if holds is not None:  # a vector of emoji or digits "finds" texts with nothing in common
+            raise DataError(f"the query has no letters, only {holds}: there is no meaning to search for; "
+                            "type words in any language")
         if len(query) > MAX_QUERY_CHARS:
             object.__setattr__(self, "cut_from", len(query))
             query = query[:MAX_QUERY_CHARS]

@@ -25,6 +25,7 @@ import csv
 import hashlib
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,3 +266,28 @@ def _read_jsonl(content: str, label: str) -> list[CorpusText]:
         raise DataError(f"{label}: {len(missing):,} line{'s' * (len(missing) != 1)} without the {keys['text']!r} field "
                         f"of the first line (line {number} has {found}); use one field name on every line")
     return rows
+
+
+#: How :func:`no_letters` names what a text holds instead of letters (by Unicode category).
+_NON_LETTERS = (("emoji", ("So", "Sk")), ("digits", ("Nd", "Nl", "No")), ("punctuation", ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po")),
+                ("symbols", ("Sm", "Sc")), ("private-use characters", ("Co",)), ("unassigned code points", ("Cn",)),
+                ("other marks", ("Mn", "Mc", "Me", "Cf", "Cs", "Cc")))
+
+
+def no_letters(text: str) -> str | None:
+    """``None`` when ``text`` has a letter of some script; otherwise what it holds instead, for a
+    message (a language lives in letters: emoji, digits or symbols have none to detect).
+
+    >>> no_letters("😀😀 42 !"), no_letters("Hallo 42")
+    ('2 emoji, 2 digits, 1 punctuation', None)
+    """
+    counts: dict[str, int] = {}
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] == "L":
+            return None
+        if category[0] != "Z":
+            name = next((n for n, cats in _NON_LETTERS if category in cats), "other characters")
+            counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n:,} {name}" for name, _ in _NON_LETTERS + (("other characters", ()),)
+                     if (n := counts.get(name)))
