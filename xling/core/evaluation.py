@@ -415,8 +415,16 @@ def _masked_logits(model: Any, input_ids: Any, attention: Any, where: tuple[Any,
     head (``cls`` / ``lm_head``) runs its encoder, then its head on those rows: the vocabulary
     projection of every position would cost most of the time (e5-small's pruned 90k pieces: about
     9x the encoder's work for 15 % of the rows). Anything else is called whole."""
-    head = getattr(model, "lm_head", None) or getattr(model, "cls", None)
+    from torch import nn
+
+    from xling.core.model import mlm_head_of
+    from xling.errors import ModelLoadError
+
     base = getattr(model, "base_model", None)
+    try:
+        head = mlm_head_of(model) if isinstance(model, nn.Module) else None
+    except ModelLoadError:
+        head = None
     if head is None or base is None or base is model:
         return model(input_ids=input_ids, attention_mask=attention).logits[where]
     hidden = base(input_ids=input_ids, attention_mask=attention).last_hidden_state

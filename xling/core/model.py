@@ -133,7 +133,12 @@ def speed_up_vocab_projection(model: nn.Module) -> bool:
     return True
 
 
-def _mlm_head(backbone: nn.Module) -> nn.Module:
+def mlm_head_of(backbone: nn.Module) -> nn.Module:
+    """The MLM head of a BERT-style (``cls``) or RoBERTa/XLM-R-style (``lm_head``) masked LM.
+
+    Raises:
+        ModelLoadError: the model has neither.
+    """
     for name in ("cls", "lm_head"):  # BERT-style, RoBERTa/XLM-R-style
         head = getattr(backbone, name, None)
         if isinstance(head, nn.Module):
@@ -167,7 +172,7 @@ class XlingModel(nn.Module):
         self.languages = list(languages)
         self.sentence_dim = sentence_dim or hidden
         self.shared_lid_head = shared_lid_head
-        self.mlm_head = _mlm_head(backbone)
+        self.mlm_head = mlm_head_of(backbone)
         speed_up_vocab_projection(backbone)
         self.lang_embedding = nn.Embedding(len(self.languages), hidden)
         nn.init.normal_(self.lang_embedding.weight, std=0.02)

@@ -63,9 +63,8 @@ from xling.data.prose import (
     deb_field,
     download_packages,
     extract_package,
-    filter_by_language,
+    finish_groups,
     run_prose_cli,
-    unique_english,
 )
 from xling.errors import DataError
 
@@ -442,11 +441,7 @@ def harvest_gnome_user_docs(
     root, version = fetch_gnome_user_docs(cache)
     wanted = set(languages) if languages is not None else None
     groups: Iterable[ProseGroup] = aligned_mallard(root, PACKAGE, version, languages=wanted, skipped=skipped)
-    if deduplicate:
-        groups = unique_english(groups)
-    if detect is not None:
-        groups = filter_by_language(groups, detect, supported)
-    return list(groups)
+    return finish_groups(groups, deduplicate, detect, supported)
 
 
 def main(argv: list[str] | None = None) -> int:

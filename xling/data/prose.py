@@ -711,6 +711,17 @@ def harvest_libreoffice_help(
     if languages is not None:
         wanted = set(languages)
         groups = _only_languages(groups, wanted)
+    return finish_groups(groups, deduplicate, detect, supported)
+
+
+def finish_groups(
+    groups: Iterable[ProseGroup],
+    deduplicate: bool,
+    detect: Callable[[list[str]], Sequence[str | Sequence[str]]] | None,
+    supported: Collection[str] | None,
+) -> list[ProseGroup]:
+    """The last steps every prose source shares: :func:`unique_english` (if ``deduplicate``), then
+    :func:`filter_by_language` (if ``detect``)."""
     if deduplicate:
         groups = unique_english(groups)
     if detect is not None:
