@@ -132,6 +132,7 @@ def test_front_matter_must_match_the_gradio_pin(tmp_path):
 
 def test_untracked_checkpoints_ignored_files_and_tests_stay_home(tmp_path):
     root = _fake_repo(tmp_path, {".gitignore": "test-output/\n", "checkpoints/m/model.safetensors": b"\0",
+                                 "checkpoints/.runs/r/checkpoints/step-1/delta.safetensors": b"\0",
                                  "tests/test_x.py": "", "benchmarks/results.md": "", "docs/unlinked.png": b"\0"})
     for name in ("checkpoints/run/model.safetensors", "test-output/report.txt", "demo/new.jsonl"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)

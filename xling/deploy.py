@@ -196,8 +196,8 @@ def _shipped(path: str, tracked: bool, linked: set[str]) -> bool:
     top = parts[0]
     if top in SHIPPED_FOLDERS:
         return True
-    if top in TRACKED_ONLY_FOLDERS:
-        return tracked
+    if top in TRACKED_ONLY_FOLDERS:  # a hidden folder there (checkpoints/.runs/) is work in progress
+        return tracked and not parts[1].startswith(".")
     return top == LINKED_ONLY_FOLDER and path in linked
 
 
