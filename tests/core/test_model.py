@@ -130,3 +130,19 @@ def test_trained_language_vectors_flag_round_trips(tiny_xling_dir, tmp_path):
     assert model.lang_embedding_trained is False
     model.lang_embedding_trained = True
     assert XlingModel.load(model.save(tmp_path / "flagged")).lang_embedding_trained is True
+
+
+def test_the_language_id_temperature_divides_the_logits_and_round_trips(tiny_xling_dir, tmp_path):
+    from xling.core.calibration import softmax, write_temperature
+
+    model = XlingModel.load(tiny_xling_dir)
+    texts = ["Guten Morgen, wie geht es dir?", "Good morning, how are you?"]
+    logits = model.language_logits(texts)
+    assert model.lid_temperature == 1.0
+    np.testing.assert_allclose(model.language_probabilities(texts), softmax(logits), atol=1e-5)
+    folder = model.save(tmp_path / "calibrated")
+    write_temperature(folder, 4.0)
+    warm = XlingModel.load(folder)
+    assert warm.lid_temperature == 4.0
+    np.testing.assert_allclose(warm.language_probabilities(texts), softmax(logits, 4.0), atol=1e-5)
+    assert [r[0][0] for r in warm.predict_languages(texts, k=1)] == [r[0][0] for r in model.predict_languages(texts, k=1)]

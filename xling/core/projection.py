@@ -722,17 +722,17 @@ def sample_vectors(encoder: Any, sample: MapSample, cache_dir: str | Path | None
     """The sample's vectors under ``encoder``.
 
     When the whole collection's vectors are already in the embedding cache (the search tab put them
-    there, or an earlier map), they are read from it; otherwise only the sampled texts are encoded
+    there, or an earlier map) or ship with the demo corpus, they are read from there; otherwise only the sampled texts are encoded
     (and cached on their own), so a first map of 1,000 sentences never waits for a whole corpus.
 
     Returns:
         ``(vectors, key)``: ``(len(sample), dim)`` float32, and a key naming the encoder (with its
         weights' stamp) and the collection, for projection cache keys.
     """
-    from xling.core.embedding_cache import cache_path, embed_collection
+    from xling.core.embedding_cache import cache_path, embed_collection, has_vectors
 
     whole = cache_path(cache_dir or ".", encoder.name, sample.collection)
-    if cache_dir is not None and whole.is_file():
+    if has_vectors(encoder.name, sample.collection, cache_dir):
         vectors = embed_collection(encoder, sample.collection, cache_dir, progress)
         if len(vectors) == len(sample.collection):
             return vectors[np.asarray(sample.indices, dtype=np.int64)], whole.stem

@@ -229,7 +229,10 @@ class SearchResult:
         encoder: the encoder's name.
         index_kind: how the collection was searched (``exact``, ``flat``, ``ivf``, ``hnsw``).
         excluded_language: the query's language when its texts were left out.
-        notes: things the user should know (a filter that could not apply).
+        notes: things the user should know (a filter that could not apply, a best hit that scores
+            below what the collection's own translations score).
+        match_floor: the score 95 % of the collection's translation pairs reach under this encoder
+            (:func:`translation_score_floor`); ``None`` when the collection has no translation groups.
     """
 
     query: str
@@ -243,6 +246,47 @@ class SearchResult:
     index_kind: str
     excluded_language: str | None = None
     notes: tuple[str, ...] = ()
+    match_floor: float | None = None
+
+    @property
+    def weak(self) -> bool:
+        """The best hit scores below :attr:`match_floor`: probably no translation of the query."""
+        return bool(self.hits) and self.match_floor is not None and self.hits[0].score < self.match_floor
+
+
+#: Translation pairs :func:`translation_score_floor` samples, and the share of them above the floor.
+FLOOR_PAIRS = 2000
+FLOOR_QUANTILE = 0.05
+
+
+def translation_score_floor(collection: TextCollection, vectors: np.ndarray, seed: int = 0) -> float | None:
+    """The cosine that 95 % of the collection's translation pairs (two texts of one group, in two
+    languages) reach under the encoder that made ``vectors``: a best hit below it is unlike a
+    translation *in this very corpus*, whatever the encoder's scale. ``None`` without groups.
+
+    Example:
+        >>> translation_score_floor(collection, vectors)   # doctest: +SKIP
+        0.548
+    """
+    members: dict[str, list[int]] = {}
+    for row, text in enumerate(collection.texts):
+        if text.group:
+            members.setdefault(text.group, []).append(row)
+    groups = [rows for rows in members.values() if len(rows) > 1]
+    if not groups:
+        return None
+    rng = np.random.default_rng(seed)
+    left, right = [], []
+    for g in rng.integers(0, len(groups), size=FLOOR_PAIRS):
+        rows = groups[int(g)]
+        a, b = rng.choice(len(rows), size=2, replace=False)
+        if collection.texts[rows[a]].lang != collection.texts[rows[b]].lang:
+            left.append(rows[a])
+            right.append(rows[b])
+    if len(left) < 50:
+        return None
+    cosines = np.einsum("ij,ij->i", vectors[left], vectors[right])
+    return float(np.quantile(cosines, FLOOR_QUANTILE))
 
 
 @dataclass(frozen=True)
@@ -685,6 +729,7 @@ class SearchEngine:
     _indexes: OrderedDict[str, SearchIndex] = field(default_factory=OrderedDict, repr=False)
     _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _floors: dict[tuple[str, str], float | None] = field(default_factory=dict, repr=False)
 
     def index_for(self, encoder: Encoder, collection: TextCollection, kind: IndexKind | str = "auto",
                   progress: ProgressFn | None = None) -> SearchIndex:
@@ -771,10 +816,21 @@ class SearchEngine:
             text = collection.texts[row]
             hits.append(SearchHit(index=row, text=text.text, lang=text.lang, group=text.group, score=score,
                                   group_text=pivots.get(text.group) if text.group else None))
+        floor_key = (encoder.name, collection.fingerprint)
+        with self._guard:
+            known_floor = floor_key in self._floors
+        if not known_floor:
+            floor = translation_score_floor(collection, index.vectors)
+            with self._guard:
+                self._floors[floor_key] = floor
+        floor = self._floors[floor_key]
+        if hits and floor is not None and hits[0].score < floor:
+            notes.append(f"the best hit scores {hits[0].score:.2f}, below what 95 % of this corpus's translations "
+                         f"score with this encoder ({floor:.2f} and up): probably nothing here means the same")
         return SearchResult(query=request.query, query_language=query_lang, query_language_score=query_score,
                             hits=hits, corpus=collection.name, corpus_size=len(collection), searched=searched,
                             encoder=encoder.name, index_kind=index.kind, excluded_language=excluded,
-                            notes=tuple(notes))
+                            notes=tuple(notes), match_floor=floor)
 
 
 def _load_faiss(path: Path, vectors: np.ndarray, kind: str) -> SearchIndex | None:

@@ -50,6 +50,9 @@ class InitConfig:
             rest stay frozen, also after a resume. ``None`` trains every layer.
         train_embeddings: with ``trainable_layers``, whether the embedding table (tied to the
             MLM decoder) trains too.
+        unigram_bias: with ``pretrained``, start the MLM decoder's bias at the log frequency of
+            each piece in the training texts (add-one smoothed), so the new head begins as the
+            unigram model instead of a uniform guess over the vocabulary.
     """
 
     from_checkpoint: str | None = None
@@ -60,6 +63,7 @@ class InitConfig:
     keep_layers: int = 0
     trainable_layers: int | None = None
     train_embeddings: bool = True
+    unigram_bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,10 @@ class TrainLoopConfig:
         pair_batch_size: translation pairs per step (contrastive, teacher and LID on short texts).
         max_length: tokens per sequence.
         lr, warmup_steps, weight_decay: AdamW with linear warm-up and linear decay.
+        head_lr: learning rate of the seed's new heads (the MLM head's transform and bias, the
+            language embedding, the language-ID head, the sentence projection) on a pretrained
+            backbone, whose layers keep ``lr``; ``None``: ``lr`` for everything. AdamW moves a
+            weight by about ``lr`` a step, so a new head starting from zero needs a larger one.
         seed: seeds Python, NumPy and torch.
         device: ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``.
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU), ``fp32`` or ``bf16``.
@@ -162,6 +170,7 @@ class TrainLoopConfig:
     pair_batch_size: int = 64
     max_length: int = 64
     lr: float = 5e-4
+    head_lr: float | None = None
     warmup_steps: int = 100
     weight_decay: float = 0.01
     seed: int = 0
@@ -409,6 +418,8 @@ def _validate(config: TrainConfig) -> None:
     _check(init.trainable_layers is None or _integer(init.trainable_layers) and init.trainable_layers >= 0,
            "init.trainable_layers", "must be an integer >= 0 or null")
     _check(isinstance(init.train_embeddings, bool), "init.train_embeddings", "must be true or false")
+    _check(isinstance(init.unigram_bias, bool), "init.unigram_bias", "must be true or false")
+    _check(not init.unigram_bias or init.pretrained is not None, "init.unigram_bias", "needs init.pretrained")
     _check(all(isinstance(code, str) and code for code in data.languages), "data.languages",
            "must be language codes")
     _check(_integer(data.max_texts_per_lang) and data.max_texts_per_lang >= 0, "data.max_texts_per_lang",
@@ -437,6 +448,8 @@ def _validate(config: TrainConfig) -> None:
     _check(loop.max_length <= init.model.max_length, "train.max_length",
            f"must be <= init.model.max_length ({init.model.max_length})")
     _check(_number(loop.lr) and 0 < loop.lr < 1, "train.lr", "must be in (0, 1)")
+    _check(loop.head_lr is None or (_number(loop.head_lr) and 0 < loop.head_lr < 1), "train.head_lr",
+           "must be in (0, 1) or null")
     _check(_number(loop.weight_decay) and loop.weight_decay >= 0, "train.weight_decay", "must be >= 0")
     for name in ("warmup_steps", "save_every", "log_every", "seed"):
         value = getattr(loop, name)

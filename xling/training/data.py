@@ -198,6 +198,26 @@ class TrainingData:
     def n_texts(self) -> int:
         return sum(len(v) for v in self.mlm_ids.values())
 
+    def piece_log_frequencies(self, vocab_size: int) -> np.ndarray:
+        """Log frequency of each piece as masked-LM batches draw them: each language's own piece
+        frequencies, mixed by its sampling weight (``p_v = sum_l w_l c_lv / N_l``), floored at a
+        tenth of one occurrence in the whole training text so an unseen piece is unlikely, not
+        impossible.
+
+        Example:
+            >>> data.piece_log_frequencies(len(tokenizer)).shape   # doctest: +SKIP
+            (142579,)
+        """
+        mixed, total = np.zeros(vocab_size, dtype=np.float64), 0
+        for lang, weight in zip(self.languages, self.mlm_weights):
+            rows = self.mlm_ids[lang]
+            if not rows or weight == 0:
+                continue
+            counts = np.bincount(np.fromiter((i for row in rows for i in row), dtype=np.int64), minlength=vocab_size)
+            mixed += weight * counts[:vocab_size] / max(1, counts.sum())
+            total += int(counts.sum())
+        return np.log(mixed + 0.1 / max(1, total))
+
     def mlm_batch(
         self, rng: np.random.Generator, batch_size: int, max_length: int, mask_prob: float, language: str | None = None
     ) -> MlmBatch:

@@ -8,7 +8,7 @@ checkpoint resumes from the last one. A stop request (SIGTERM/SIGINT through :cl
 or a ``STOP`` file in the run folder) saves a checkpoint and ends the run cleanly.
 
 Example:
-    >>> from xling.training.config import TrainConfig
+    >>> from xling.training.config import ConfigError, TrainConfig
     >>> result = train(TrainConfig.from_file("configs/smoke.yaml"))      # doctest: +SKIP
     >>> result.state, (result.run_dir / "xling.json").exists()          # doctest: +SKIP
     ('finished', True)
@@ -31,12 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xling.core.model import MANIFEST, XlingModel, load_pretrained_masked_lm, new_backbone
+from xling.core.model import MANIFEST, XlingModel, load_pretrained_masked_lm, mlm_head_of, new_backbone
 from xling.errors import XlingError
 from xling.training.callbacks import Callback, ProgressWriter
-from xling.training.config import TrainConfig
+from xling.training.config import ConfigError, TrainConfig
 from xling.training.data import TrainingData, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, lid_loss, mlm_loss, teacher_student_loss
+
+#: Dev texts per language the final language-ID temperature is fitted on.
+CALIBRATION_TEXTS_PER_LANG = 100
 
 STOP_FILE = "STOP"
 CHECKPOINTS = "checkpoints"
@@ -233,18 +236,26 @@ class _Run:
             self.model.lang_embedding_trained = True
         self.data = TrainingData(self.model.languages, texts, groups, self.model.tokenizer, obj.sampling_alpha,
                                  whole_words=obj.whole_word_masking)
+        if resume is None and config.init.unigram_bias:
+            _start_at_unigram(self.model, self.data)
         if config.adapters.enabled:
             self._add_adapters(languages)
         self.model.to(self.device).train()
         self.resumed_from = str(resume) if resume else None
 
-        decay, no_decay = [], []
+        heads = _head_parameters(self.model) if loop.head_lr else set()
+        # (is a head, decays): the backbone's two groups always, in this order, as resumed runs expect
+        groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {(False, True): [], (False, False): []}
         for name, param in self.model.named_parameters():
             if not param.requires_grad and ".lora_" not in name:
                 continue  # frozen shared weights (adapter training)
-            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+            decays = not (param.ndim < 2 or "LayerNorm" in name)
+            groups.setdefault((id(param) in heads, decays), []).append(param)
         self.optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": loop.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=loop.lr
+            [{"params": params, "weight_decay": loop.weight_decay if decays else 0.0,
+              "lr": loop.head_lr if is_head else loop.lr}
+             for (is_head, decays), params in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1]))],
+            lr=loop.lr,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_then_linear(loop.warmup_steps, loop.steps))
         # Each process draws its own batches; a resumed run draws new ones from where it stopped.
@@ -477,8 +488,11 @@ class _Run:
             from xling.training.evaluate import evaluate_adapters
 
             use_adapter(self.model, None)  # the shared model's own figures first
+        calibration = self._calibrate() if self.config.objectives.lid_weight > 0 else None
         metrics = evaluate_checkpoint(self.model, self.corpus, self.config.data.eval_texts_per_lang,
                                       self.config.data.eval_split)
+        if calibration is not None:
+            metrics["lid_calibration"] = calibration
         if self.config.adapters.enabled:
             metrics["adapters"] = evaluate_adapters(self.model, self.corpus, self.config.data.eval_texts_per_lang)
             use_adapter(self.model, None)
@@ -487,9 +501,29 @@ class _Run:
                                "precision": self.precision}
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
         publish_model(latest_checkpoint(self.run_dir), self.run_dir, half=self.config.train.save_half, model=self.model)
+        if calibration is not None:
+            from xling.core.calibration import write_temperature
+
+            write_temperature(self.run_dir, calibration["temperature"], calibration)
         for callback in self.callbacks:
             callback.on_metrics(_headline(metrics))
         return metrics
+
+
+    def _calibrate(self) -> dict | None:
+        """Fit the language-ID head's temperature on dev texts (:mod:`xling.core.calibration`); the
+        final model keeps it. ``None`` when the corpus has no dev texts in the head's languages."""
+        from xling.core.calibration import calibrate
+        from xling.training.evaluate import sample_test_segments
+
+        segments = sample_test_segments(self.corpus, self.model.languages, CALIBRATION_TEXTS_PER_LANG, "dev")
+        if not segments:
+            return None
+        report = calibrate(self.model, [s.text for s in segments], [s.lang for s in segments])
+        self.model.lid_temperature = report.temperature
+        figures = report.to_dict()
+        figures["fitted_on"] = f"dev split, up to {CALIBRATION_TEXTS_PER_LANG} texts per language"
+        return figures
 
 
 def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback]) -> RunResult:
@@ -584,6 +618,32 @@ def _cut_pretrained(backbone, tokenizer, init, texts: dict[str, list[str]]):
     if init.keep_layers:
         truncate_layers(backbone, init.keep_layers)
     return backbone, tokenizer
+
+
+def _head_parameters(model) -> set[int]:
+    """Ids of the seed's new heads' parameters (``train.head_lr``): the MLM head but for a decoder
+    weight tied to the input embeddings, the language embedding, the language-ID head and the
+    sentence projection."""
+    tied = {id(model.backbone.get_input_embeddings().weight)}
+    heads = {id(p) for p in mlm_head_of(model.backbone).parameters() if id(p) not in tied}
+    for name, param in model.named_parameters():
+        if name.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}:
+            heads.add(id(param))
+    return heads
+
+
+def _start_at_unigram(model, data: TrainingData) -> None:
+    """``init.unigram_bias``: the MLM decoder's bias becomes the training texts' piece log
+    frequencies (:meth:`TrainingData.piece_log_frequencies`), centred."""
+    head = mlm_head_of(model.backbone)
+    bias = getattr(head, "bias", None)
+    if bias is None:  # BERT-style: cls.predictions.bias
+        bias = getattr(getattr(head, "predictions", None), "bias", None)
+    if not isinstance(bias, torch.nn.Parameter):
+        raise ConfigError("init.unigram_bias: this model's MLM head has no output bias")
+    logf = data.piece_log_frequencies(bias.numel())
+    with torch.no_grad():
+        bias.copy_(torch.from_numpy(logf - logf.mean()).to(bias.dtype))
 
 
 def _seed_everything(seed: int) -> None:
