@@ -149,17 +149,17 @@ def write_temperature(folder: str | Path, temperature: float, report: dict | Non
 
 
 def _read_texts(path: Path, per_lang: int) -> tuple[list[str], list[str]]:
+    """The first ``per_lang`` texts of each language of a ``{text, lang}`` file (:func:`read_texts`)."""
+    from xling.data.eval_files import read_texts
+
     texts: list[str] = []
     langs: list[str] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            lang = row.get("lang")
-            if isinstance(lang, str) and isinstance(row.get("text"), str) and seen.get(lang, 0) < per_lang:
-                seen[lang] = seen.get(lang, 0) + 1
-                texts.append(row["text"])
-                langs.append(lang)
+    for row in read_texts(path):
+        if seen.get(row.lang, 0) < per_lang:
+            seen[row.lang] = seen.get(row.lang, 0) + 1
+            texts.append(row.text)
+            langs.append(row.lang)
     return texts, langs
 
 

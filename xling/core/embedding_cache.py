@@ -36,7 +36,7 @@ from xling.data.texts import TextCollection
 ProgressFn = Callable[[int, int], None]
 
 _CHUNK = 512
-#: The index of the shipped vectors, in :data:`SHIPPED_DIR`'s folder.
+#: The index of the shipped vectors, in :func:`shipped_dir`.
 SHIPPED_INDEX = "index.json"
 #: Weight and config files whose bytes make an encoder folder's content key.
 _KEYED_SUFFIXES = (".safetensors", ".json", ".model", ".txt")
@@ -76,36 +76,42 @@ def weights_digest(encoder_name: str) -> str | None:
     return _digests[key]
 
 
-def shipped_vectors(encoder_name: str, collection: TextCollection, folder: str | Path | None = None) -> np.ndarray | None:
-    """The committed vectors of ``collection`` under ``encoder_name`` (float32), or ``None`` when
-    none were shipped for exactly these weights and texts."""
-    folder = Path(folder) if folder is not None else shipped_dir()
+def _shipped_file(encoder_name: str, collection: TextCollection, folder: Path) -> Path | None:
+    """The shipped ``.npy`` listed for exactly these weights and texts, or ``None``."""
     try:
         entries = json.loads((folder / SHIPPED_INDEX).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     wanted = [e for e in entries if isinstance(e, dict) and e.get("fingerprint") == collection.fingerprint
-              and e.get("n") == len(collection)]
+              and e.get("n") == len(collection) and isinstance(e.get("file"), str)]
     if not wanted:
         return None
     digest = weights_digest(encoder_name)
     for entry in wanted:
-        if digest is None or entry.get("weights") != digest:
-            continue
-        try:
-            vectors = np.load(folder / Path(str(entry["file"])).name, allow_pickle=False)
-        except (OSError, ValueError, KeyError):
-            return None
-        if vectors.ndim == 2 and len(vectors) == len(collection):
-            return vectors.astype(np.float32)
+        if digest is not None and entry.get("weights") == digest:
+            path = folder / Path(entry["file"]).name
+            return path if path.is_file() else None
     return None
+
+
+def shipped_vectors(encoder_name: str, collection: TextCollection, folder: str | Path | None = None) -> np.ndarray | None:
+    """The committed vectors of ``collection`` under ``encoder_name`` (float32), or ``None`` when
+    none were shipped for exactly these weights and texts."""
+    path = _shipped_file(encoder_name, collection, Path(folder) if folder is not None else shipped_dir())
+    if path is None:
+        return None
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return vectors.astype(np.float32) if vectors.ndim == 2 and len(vectors) == len(collection) else None
 
 
 def has_vectors(encoder_name: str, collection: TextCollection, cache_dir: str | Path | None) -> bool:
     """Whether :func:`embed_collection` would answer without encoding (disk cache or shipped)."""
     if cache_dir is not None and cache_path(cache_dir, encoder_name, collection).is_file():
         return True
-    return shipped_vectors(encoder_name, collection) is not None
+    return _shipped_file(encoder_name, collection, shipped_dir()) is not None
 
 
 def cache_path(cache_dir: str | Path, encoder_name: str, collection: TextCollection) -> Path:

@@ -451,7 +451,7 @@ def _detect_with(detector: Any, text: str) -> LanguageGuess | None:
 
 def _head_guess(bundle: Any, lid_logits: Any) -> LanguageGuess:
     """The language-ID head's best guess from its logits for one text."""
-    probs = (lid_logits.float() / getattr(bundle.xling, "lid_temperature", 1.0)).softmax(-1)
+    probs = (lid_logits.float() / bundle.xling.lid_temperature).softmax(-1)
     best = int(probs.argmax())
     return LanguageGuess(bundle.languages[best], float(probs[best]), "the model's language-ID head")
 

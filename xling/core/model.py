@@ -43,6 +43,8 @@ from xling.errors import ModelLoadError
 
 MANIFEST = "xling.json"
 HEADS = "heads.safetensors"
+#: The seed's heads around the backbone: saved in :data:`HEADS`, trained at ``train.head_lr``.
+HEAD_MODULES = frozenset({"lang_embedding", "lid_head", "projection"})
 FORMAT_VERSION = 1
 
 
@@ -305,10 +307,9 @@ class XlingModel(nn.Module):
         """``(n, languages)`` probabilities from the language-ID head: the softmax of its logits
         divided by :attr:`lid_temperature` (fitted on dev texts by :mod:`xling.core.calibration`,
         so that 90 % means right about 9 times in 10)."""
-        logits = self.language_logits(texts, batch_size) / self.lid_temperature
-        logits -= logits.max(axis=1, keepdims=True) if len(logits) else 0.0
-        probs = np.exp(logits)
-        return probs / probs.sum(axis=1, keepdims=True)
+        from xling.core.calibration import softmax
+
+        return softmax(self.language_logits(texts, batch_size), self.lid_temperature).astype(np.float32)
 
     def predict_languages(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(language, probability)`` per text, best first."""
@@ -322,7 +323,7 @@ class XlingModel(nn.Module):
         return {
             name: tensor.detach().contiguous()
             for name, tensor in self.state_dict().items()
-            if name.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}
+            if name.split(".", 1)[0] in HEAD_MODULES
         }
 
     def save(self, folder: str | Path, *, half: bool = False, extra: dict | None = None) -> Path:
@@ -415,7 +416,7 @@ class XlingModel(nn.Module):
             raise ModelLoadError(f"{folder}: the checkpoint could not be loaded ({type(exc).__name__}: {exc})") from None
         model = cls(backbone, tokenizer, languages, manifest.get("sentence_dim"), manifest.get("shared_lid_head", False))
         missing, unexpected = model.load_state_dict(heads, strict=False)
-        missing = [k for k in missing if k.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}]
+        missing = [k for k in missing if k.split(".", 1)[0] in HEAD_MODULES]
         if missing or unexpected:
             raise ModelLoadError(f"{folder}: {HEADS} does not match the model (missing {missing}, unexpected {unexpected})")
         model.manifest = manifest

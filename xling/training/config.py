@@ -51,7 +51,8 @@ class InitConfig:
         train_embeddings: with ``trainable_layers``, whether the embedding table (tied to the
             MLM decoder) trains too.
         unigram_bias: with ``pretrained``, start the MLM decoder's bias at the log frequency of
-            each piece in the training texts (add-one smoothed), so the new head begins as the
+            each piece in the training texts (floored, so an unseen piece is unlikely rather than
+            impossible: :meth:`~xling.training.data.TrainingData.piece_log_frequencies`), so the new head begins as the
             unigram model instead of a uniform guess over the vocabulary.
     """
 

@@ -8,7 +8,7 @@ checkpoint resumes from the last one. A stop request (SIGTERM/SIGINT through :cl
 or a ``STOP`` file in the run folder) saves a checkpoint and ends the run cleanly.
 
 Example:
-    >>> from xling.training.config import ConfigError, TrainConfig
+    >>> from xling.training.config import TrainConfig
     >>> result = train(TrainConfig.from_file("configs/smoke.yaml"))      # doctest: +SKIP
     >>> result.state, (result.run_dir / "xling.json").exists()          # doctest: +SKIP
     ('finished', True)
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xling.core.model import MANIFEST, XlingModel, load_pretrained_masked_lm, mlm_head_of, new_backbone
+from xling.core.model import HEAD_MODULES, MANIFEST, XlingModel, load_pretrained_masked_lm, mlm_head_of, new_backbone
 from xling.errors import XlingError
 from xling.training.callbacks import Callback, ProgressWriter
 from xling.training.config import ConfigError, TrainConfig
@@ -509,7 +509,6 @@ class _Run:
             callback.on_metrics(_headline(metrics))
         return metrics
 
-
     def _calibrate(self) -> dict | None:
         """Fit the language-ID head's temperature on dev texts (:mod:`xling.core.calibration`); the
         final model keeps it. ``None`` when the corpus has no dev texts in the head's languages."""
@@ -627,7 +626,7 @@ def _head_parameters(model) -> set[int]:
     tied = {id(model.backbone.get_input_embeddings().weight)}
     heads = {id(p) for p in mlm_head_of(model.backbone).parameters() if id(p) not in tied}
     for name, param in model.named_parameters():
-        if name.split(".", 1)[0] in {"lang_embedding", "lid_head", "projection"}:
+        if name.split(".", 1)[0] in HEAD_MODULES:
             heads.add(id(param))
     return heads
 
