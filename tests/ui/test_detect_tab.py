@@ -159,3 +159,12 @@ def test_the_handler_takes_each_choice_and_refuses_others(tiny_services, referen
     with pytest.raises(gr.Error, match="choose one of fasttext, py3langid, eld"):
         _detect(tiny_services, "Hallo Welt", "tiny-xling", "langid")
 
+
+
+def test_a_language_the_head_never_saw_is_said_first_not_the_heads_guess(client):
+    """Urdu is not one of tiny-xling's languages: the verdict leads with the reference's answer and
+    says the head's number is a guess among its own languages, not "They disagree"."""
+    verdict, *_ = client.predict("یہ ایک بہت اچھی کتاب ہے اور میں اسے روزانہ پڑھتا ہوں۔", "tiny-xling",
+                                 api_name="/detect")
+    first = verdict.split("\n")[0]
+    assert "fastText says Urdu" in first and "was not trained on" in first and "disagree" not in verdict

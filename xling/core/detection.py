@@ -90,6 +90,8 @@ class DetectionResult:
         note: what the reader should know (the text was cut, the reference's answer is a language
             the model does not know); empty when nothing.
         reference: the reference detector's name (``fasttext``, ``py3langid``, ``eld``).
+        outside_model: the reference's answer is a language the model's head was not trained on, so
+            the head's answer, however confident, is a guess among the languages it knows.
     """
 
     text: str
@@ -98,6 +100,7 @@ class DetectionResult:
     agree: bool | None
     note: str = ""
     reference: str = FASTTEXT
+    outside_model: bool = False
 
     @property
     def model_best(self) -> LanguageGuess | None:
@@ -116,6 +119,7 @@ class DetectionResult:
             self.reference: [g.to_dict() for g in self.reference_top],
             "agree": self.agree,
             "note": self.note,
+            "outside_model": self.outside_model,
         }
 
 
@@ -261,10 +265,11 @@ def _result(text: str, model_hits: Sequence[tuple[str, float]] | None, reference
     reference_top = _guesses(reference_hits)
     agree = model_top[0].lang == reference_top[0].lang if model_top and reference_top else None
     notes = [note] if note else []
-    if agree is False and languages is not None and reference_top[0].lang not in languages:
+    outside = bool(agree is False and languages is not None and reference_top[0].lang not in languages)
+    if outside:
         notes.append(f"{detector_label(reference)}'s answer, {reference_top[0].label}, is not one of the model's "
                      f"{len(languages)} languages.")
-    return DetectionResult(text, model_top, reference_top, agree, " ".join(notes), reference)
+    return DetectionResult(text, model_top, reference_top, agree, " ".join(notes), reference, outside)
 
 
 def detect_text(text: str, detector: LanguageDetector | None, reference: LanguageDetector, k: int = 5,

@@ -196,6 +196,9 @@ def _verdict(analysis: TextAnalysis, model_name: str) -> str:
     if model is None:
         lines = [f"ℹ️ **{model_name} has no language-ID head**, so only {said} answers here: "
                  f"**{_said(reference)}**. To detect languages with your own model, {TRAIN_HINT}."]
+    elif result.outside_model:  # the head cannot be right: say so before its confident number
+        lines = [f"ℹ️ **{said} says {_said(reference)}**, a language {model_name} was not trained on: its "
+                 f"answer, {_said(model)}, is only the closest of the languages it knows."]
     elif result.agree:
         lines = [f"✅ **Both say {model.label}**: {model_name} {model.prob:.1%}, {said} {reference.prob:.1%}."]
     else:
