@@ -89,3 +89,20 @@ def test_opening_the_page_starts_the_warm_up(tiny_services):
     warm = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "warm_up_in_background"]
     assert len(warm) == 1 and warm[0].targets == [(demo._id, "load")]  # the page's load event, nothing else
     assert warm[0].outputs == [] and warm[0].fn() is None  # nothing to show: gradio warned on every page view
+
+
+def test_presentation_mode_is_a_page_class_that_hides_the_advanced_settings(tiny_services):
+    """``?talk=1`` adds TALK_CLASS to the page (the launch script); the CSS then enlarges type and hides
+    every block marked ADVANCED_CLASS, which each tab's settings accordions carry."""
+    import dataclasses
+
+    from xling.core.services import Services
+    from xling.ui.app import CSS, build_app, launch_options
+    from xling.ui.components import ADVANCED_CLASS, TALK_CLASS
+
+    js = launch_options(tiny_services.config)["js"]
+    assert "talk" in js and TALK_CLASS in js
+    assert f".{TALK_CLASS} .{ADVANCED_CLASS}" in CSS and "display: none" in CSS
+    demo = build_app(services=Services(dataclasses.replace(tiny_services.config, warm_up=False)))
+    marked = [block.label for block in demo.blocks.values() if ADVANCED_CLASS in (getattr(block, "elem_classes", None) or [])]
+    assert marked.count("More settings") == 2 and "Corpus" in marked  # map and fine-tune; search

@@ -35,13 +35,13 @@ def test_components_and_defaults(app) -> None:
     assert components["languages"].value == ["en", "de", "fr", "es", "ru", "ja", "zh", "ar", "hi", "sv"]
     labels = dict((code, label) for label, code in components["languages"].choices)
     assert labels["de"].startswith("German (de)")
-    assert components["compare"].value == ""
+    assert components["compare"].value == "mlm:tiny-xling"  # the raw masked LM beside the aligned encoder
 
 
 def test_map_one_then_two_encoders(app) -> None:
     _, _, client = app
     metrics, plot_a, plot_b, table_a, table_b, point, caption, files = client.predict(
-        ["de", "fr", "en"], 200, "tiny-xling", "pca", 2, api_name="/map")
+        ["de", "fr", "en"], 200, "tiny-xling", "pca", 2, "", api_name="/map")  # "": no comparison
     assert "cross-lingual P@1" in metrics and "language clustering" in metrics
     assert metrics.count("tiny-xling") == 1
     traces = _traces(plot_a)

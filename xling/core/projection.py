@@ -262,6 +262,32 @@ def default_languages(collection: TextCollection, fallback: int = 6) -> list[str
     return preferred or sorted(counts, key=lambda code: (-counts[code], code))[:fallback]
 
 
+#: The map a first click draws: this many sentences, UMAP 2-D, seed 0, default parameters.
+DEFAULT_MAP_TEXTS = 1000
+
+
+def default_map_encoders(services: Any) -> list[str]:
+    """The encoders of the default map: the default encoder, and beside it the default masked LM's
+    raw mean-pooled vectors (``mlm:xling-mini``) when that model is here, so the first picture shows
+    aligned translations on one side and languages apart on the other."""
+    from xling.core.encoders import MLM_POOL_PREFIX
+
+    names = [services.config.encoder]
+    raw = f"{MLM_POOL_PREFIX}{services.config.masked_lm}"
+    if raw in services.encoder_choices(with_mlm_pools=True):
+        names.append(raw)
+    return names
+
+
+def warm_up_default_map(services: Any) -> MapResult:
+    """Compute the default map (the default corpus, its default languages, :func:`default_map_encoders`)
+    into the disk caches the map tab reads, so its first click reads coordinates instead of
+    encoding and projecting. Same settings as the tab's defaults, so the same cache keys."""
+    collection = services.collection()
+    return compute_map(services, collection, default_languages(collection), DEFAULT_MAP_TEXTS,
+                       default_map_encoders(services), "umap", 2, 0, {"n_neighbors": DEFAULT_PARAMS["umap"]["n_neighbors"]})
+
+
 def map_points(sample: MapSample, coords: np.ndarray) -> list[MapPoint]:
     """Pair a sample's texts with projected coordinates.
 

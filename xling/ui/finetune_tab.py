@@ -51,7 +51,7 @@ from xling.errors import DataError, XlingError
 from xling.training import presets
 from xling.training.config import TrainConfig
 from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, format_duration, read_log_tail
-from xling.ui.components import shown_as, shown_errors
+from xling.ui.components import ADVANCED_CLASS, shown_as, shown_errors
 
 logger = logging.getLogger("xling.ui")
 
@@ -213,7 +213,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
                                  label="Zero-shot: train on", info="the one language the classifier sees")
         task = gr.Dropdown(choices=list(presets.TRANSFER_TASKS), value="uidomain", label="Zero-shot: task",
                            info="a labelled task of the corpus (an upload brings its own labels)")
-    with gr.Accordion("More settings", open=False):
+    with gr.Accordion("More settings", open=False, elem_classes=ADVANCED_CLASS):
         with gr.Row():
             max_texts_per_lang = gr.Number(value=0, precision=0, minimum=0, label="Texts per language",
                                            info="training texts kept per language (0: all)")
@@ -235,7 +235,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     message = gr.Markdown()
     command = gr.Textbox(label="Command", interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          placeholder="Preview command shows the exact command a start runs")
-    with gr.Accordion("config.yaml", open=False):
+    with gr.Accordion("config.yaml", open=False, elem_classes=ADVANCED_CLASS):
         config_yaml = gr.Code(language="yaml", lines=12, interactive=False, show_label=False)
 
     gr.Markdown("### Runs")

@@ -28,9 +28,9 @@ from xling.core import map_figures, projection
 from xling.core.services import Services
 from xling.data.texts import UPLOAD_SUFFIXES, TextCollection
 from xling.errors import DataError, XlingError
-from xling.ui.components import encoder_picker, in_steps, shown_errors
+from xling.ui.components import ADVANCED_CLASS, encoder_picker, in_steps, shown_errors
 
-DEFAULT_TEXTS = 1000
+DEFAULT_TEXTS = projection.DEFAULT_MAP_TEXTS
 NEIGHBOURS = 10
 NO_COMPARISON = ""
 NEIGHBOUR_HEADERS = ["#", "language", "cosine", "transl.", "text"]
@@ -96,13 +96,17 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
                          height=150, scale=2)
     with gr.Row(equal_height=True):
         encoder = encoder_picker(services, label="Encoder", with_mlm_pools=True)
-        compare = gr.Dropdown(choices=_compare_choices(services), value=NO_COMPARISON, label="Compare with (optional)",
-                              info="a second encoder, side by side (e.g. before/after training)",
+        default_pair = projection.default_map_encoders(services)
+        compare = gr.Dropdown(choices=_compare_choices(services),
+                              value=default_pair[1] if len(default_pair) > 1 else NO_COMPARISON,
+                              label="Compare with (optional)",
+                              info="a second encoder, side by side: by default the raw masked LM, so the first "
+                                   "map shows what alignment does (also before/after training)",
                               allow_custom_value=True, interactive=True)
         method = gr.Radio([(label, key) for key, label in projection.METHOD_LABELS.items()], value="umap",
                           label="Projection")
         dims = gr.Radio([("2-D", 2), ("3-D", 3)], value=2, label="Dimensions")
-    with gr.Accordion("More settings", open=False):
+    with gr.Accordion("More settings", open=False, elem_classes=ADVANCED_CLASS):
         with gr.Row():
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=projection.MAX_SEED, label="Seed",
                              info="sample and projection")

@@ -34,7 +34,7 @@ from xling.core.search import (
 from xling.core.services import Services
 from xling.data.languages import language_name
 from xling.data.texts import UPLOAD_SUFFIXES
-from xling.ui.components import download_path, encoder_picker, in_steps, shown_errors
+from xling.ui.components import ADVANCED_CLASS, download_path, encoder_picker, in_steps, shown_errors
 
 INTRO = (
     "Find the sentences nearest a query **in any language**: every text is a vector from the picked "
@@ -104,7 +104,7 @@ def create_search_tab(services: Services) -> dict[str, gr.components.Component]:
                                         scale=2)
                 exclude = gr.Checkbox(value=False, label="Exclude the query's language",
                                       info="detected with fastText lid.176", scale=1)
-            with gr.Accordion("Corpus", open=False):
+            with gr.Accordion("Corpus", open=False, elem_classes=ADVANCED_CLASS):
                 gr.Markdown(CORPUS_HELP, elem_classes="xling-note")
                 corpus_file = gr.File(label="Upload a corpus (optional)", file_types=_FILE_TYPES, type="filepath")
             summary = gr.Markdown()
