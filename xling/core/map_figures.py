@@ -11,7 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import math
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -89,9 +91,6 @@ def rosettes(points: Sequence[MapPoint]) -> tuple[list[MapPoint], set[str]]:
         >>> groups, moved[0].x != moved[1].x
         ({'g'}, True)
     """
-    import dataclasses
-    import math
-
     if len(points) < 2 or points[0].z is not None:
         return list(points), set()
     xs, ys = [p.x for p in points], [p.y for p in points]
