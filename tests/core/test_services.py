@@ -128,16 +128,15 @@ def test_shared_objects_do_not_push_models_out(app_checkpoints, tmp_path):
 def test_warm_up_loads_the_defaults_once_in_the_background(app_checkpoints, tmp_path, monkeypatch):
     from xling.core import projection
 
-    compiled, drawn = [], []
+    compiled = []
     monkeypatch.setattr(projection, "warm_up_umap", lambda: compiled.append(True))
-    monkeypatch.setattr(projection, "warm_up_default_map", lambda services: drawn.append(services))
     paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
     services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths))
     assert services.warm_up_in_background() is True
     assert services.warm_up_in_background() is False               # once per process
     services._warming.join(timeout=120)
     kinds = {kind for kind, _ in services.loaded()}
-    assert {"masked_lm", "detector"} <= kinds and compiled == [True] and drawn == [services]
+    assert {"masked_lm", "detector"} <= kinds and compiled == [True]
     off = Services(AppConfig(masked_lm="tiny-xling", paths=paths, warm_up=False))
     assert off.warm_up_in_background() is False and off.loaded() == []
 
@@ -148,10 +147,9 @@ def test_warm_up_and_detector_work_on_a_public_deployment(app_checkpoints, tmp_p
     from xling.core import projection
 
     monkeypatch.setattr(projection, "warm_up_umap", lambda: None)
-    monkeypatch.setattr(projection, "warm_up_default_map", lambda services: None)
     paths = Paths(cache=tmp_path, demo=REPO_ROOT / "demo", checkpoints=app_checkpoints)
     services = Services(AppConfig(masked_lm="tiny-xling", encoder="tiny-xling", paths=paths, public=public))
-    assert services.warm_up() == ["masked LM", "language detector", "fastText", "UMAP", "default map"]
+    assert services.warm_up() == ["masked LM", "language detector", "fastText", "UMAP"]
     assert services.detector("tiny-xling").detect(["Das ist ein Haus."])[0]
     if public:
         with pytest.raises(ModelLoadError, match="not by path"):
@@ -166,21 +164,6 @@ def test_a_failed_warm_up_step_is_logged_and_the_rest_still_runs(tmp_path, monke
     services = Services(AppConfig(masked_lm="missing-model", paths=paths))
     assert services.warm_up() == ["fastText", "UMAP"]
     assert "warm-up of the masked LM failed" in caplog.text
-
-
-def test_the_warmed_default_map_is_what_the_first_click_reads(tiny_services, monkeypatch):
-    """The warm-up draws the tab's default map into the disk caches: the same map asked for again
-    (a new store, as after a restart) projects nothing."""
-    from xling.core import projection
-
-    warmed = projection.warm_up_default_map(tiny_services)
-    assert [v.encoder for v in warmed.views] == projection.default_map_encoders(tiny_services)
-    monkeypatch.setattr(projection, "project", lambda *a, **k: pytest.fail("projected again"))
-    collection = tiny_services.collection()
-    again = projection.compute_map(tiny_services, collection, projection.default_languages(collection),
-                                   projection.DEFAULT_MAP_TEXTS, projection.default_map_encoders(tiny_services),
-                                   "umap", 2, 0, {"n_neighbors": 15, "perplexity": 30.0})
-    assert [p.x for p in again.points(0)] == [p.x for p in warmed.points(0)]
 
 
 def test_umap_warm_up_compiles_on_a_tiny_sample():

@@ -279,15 +279,6 @@ def default_map_encoders(services: Any) -> list[str]:
     return names
 
 
-def warm_up_default_map(services: Any) -> MapResult:
-    """Compute the default map (the default corpus, its default languages, :func:`default_map_encoders`)
-    into the disk caches the map tab reads, so its first click reads coordinates instead of
-    encoding and projecting. Same settings as the tab's defaults, so the same cache keys."""
-    collection = services.collection()
-    return compute_map(services, collection, default_languages(collection), DEFAULT_MAP_TEXTS,
-                       default_map_encoders(services), "umap", 2, 0, {"n_neighbors": DEFAULT_PARAMS["umap"]["n_neighbors"]})
-
-
 def map_points(sample: MapSample, coords: np.ndarray) -> list[MapPoint]:
     """Pair a sample's texts with projected coordinates.
 
