@@ -143,13 +143,19 @@ class Usem3Tokenizer:
 
         The package's own two steps (normalise, then Viterbi), so the text is normalised once and
         the ids are the package's (empty text gives one ``<unk>``, as there)."""
+        ids, normalized = self._pieces(text)
+        return ids, normalized, self._starts(ids)
+
+    def _pieces(self, text: str) -> tuple[list[int], str]:
         normalized = self.base._normalizer.normalize(text)
-        ids = self.base._viterbi(normalized) if normalized else [_UNK]
+        return (self.base._viterbi(normalized) if normalized else [_UNK]), normalized
+
+    def _starts(self, ids: Sequence[int]) -> list[int]:
         starts, position = [], 0
         for piece in ids:
             starts.append(position)
             position += 1 if piece == _UNK else self._piece_lengths[piece]
-        return ids, normalized, starts
+        return starts
 
     def unknown_characters(self, texts: Iterable[str]) -> collections.Counter[str]:
         """How often each character of ``texts`` becomes ``<unk>`` (before any extension)."""
@@ -163,13 +169,11 @@ class Usem3Tokenizer:
         """``[<s>, pieces…, </s>]``; known extra characters replace their ``<unk>``."""
         if not self._extra_ids:
             return self.base.encode(text, out_type=int, add_bos=True, add_eos=True)
-        normalized = self.base._normalizer.normalize(text)
-        ids = self.base._viterbi(normalized) if normalized else [_UNK]
+        ids, normalized = self._pieces(text)
         if _UNK not in ids or not normalized:  # most texts: nothing to replace, no offsets needed
             return [_BOS, *ids, _EOS]
-        ids, normalized, starts = self._pieces_with_text(text)
         out = [_BOS]
-        for piece, start in zip(ids, starts):
+        for piece, start in zip(ids, self._starts(ids)):
             if piece == _UNK and start < len(normalized):
                 piece = self._extra_ids.get(normalized[start], _UNK)
             out.append(piece)
