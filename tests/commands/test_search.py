@@ -31,8 +31,11 @@ def test_search_table_excluding_the_query_language(corpus_csv: Path, capsys) -> 
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].startswith("query language de") and "searched 36 of 42" in lines[0] and "flat search" in lines[0]
-    assert lines[1].split()[:4] == ["#", "score", "lang", "text"] and len(lines) == 2 + 4
-    assert " de " not in "\n".join(lines[2:])
+    # tiny-xling is untrained, so its best hit may fall below the corpus's floor: then a note line
+    # ("note: the best hit scores ...") comes before the table, which is otherwise the same.
+    table = [line for line in lines[1:] if not line.startswith("note:")]
+    assert table[0].split()[:4] == ["#", "score", "lang", "text"] and len(table) == 1 + 4
+    assert " de " not in "\n".join(table[1:])
 
 
 @pytest.mark.parametrize(("argv", "message"), [
