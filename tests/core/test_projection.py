@@ -261,6 +261,17 @@ def test_projection_store_memory_and_disk(tmp_path):
     assert np.load(tmp_path / f"{key}.npy").shape == (6, 2)
 
 
+def test_a_store_reads_shipped_projections_after_its_own_and_never_writes_there(tmp_path):
+    shipped, own = tmp_path / "shipped", tmp_path / "own"
+    ProjectionStore(shipped).get("k", 4, 2, lambda: np.full((4, 2), 7.0))
+    store = ProjectionStore(own, shipped=shipped)
+    assert store.has("k", 4, 2) and not store.has("k", 5, 2)
+    assert store.get("k", 4, 2, lambda: pytest.fail("shipped: nothing to compute"))[0, 0] == 7.0
+    assert not own.exists() or not any(own.iterdir())
+    fresh = store.get("other", 3, 2, lambda: np.zeros((3, 2)))
+    assert fresh.shape == (3, 2) and (own / "other.npy").is_file() and not (shipped / "other.npy").exists()
+
+
 def test_compute_map_on_the_demo_corpus(tiny_services, monkeypatch):
     from xling.core import projection
 

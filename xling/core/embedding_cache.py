@@ -4,8 +4,8 @@ The cache key is the encoder's name and the collection's content fingerprint, so
 or map over the same corpus with the same encoder re-encodes nothing, across restarts too. Files
 are written atomically (temporary file, then rename); a corrupt or mismatched file is recomputed.
 
-The demo corpus's vectors under the default encoder also ship with the repo (``demo/vectors/``,
-float16, written by ``python -m xling.core.embedding_cache``), keyed by the SHA-256 of the
+The demo corpus's vectors under the default encoders also ship with the repo (``demo/vectors/``,
+int8 with a scale per row, written by ``python -m xling.core.embedding_cache``), keyed by the SHA-256 of the
 encoder's weight files and the collection's fingerprint, so the first search of a fresh install
 answers at once and a retrained encoder or a re-harvested corpus never meets stale vectors.
 
@@ -101,10 +101,42 @@ def shipped_vectors(encoder_name: str, collection: TextCollection, folder: str |
     if path is None:
         return None
     try:
-        vectors = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+        vectors = read_shipped(path)
+    except (OSError, ValueError, KeyError):
         return None
-    return vectors.astype(np.float32) if vectors.ndim == 2 and len(vectors) == len(collection) else None
+    return vectors if vectors.ndim == 2 and len(vectors) == len(collection) else None
+
+
+def write_shipped(path: str | Path, vectors: np.ndarray) -> Path:
+    """Write L2-normalised ``vectors`` as int8 codes with one float32 scale per row (``.npz``: a
+    quarter of float32, half of float16; a cosine moves by ~1e-4), atomically."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    scale = np.abs(vectors).max(axis=1) / 127.0
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.rint(vectors / scale[:, None]), -127, 127).astype(np.int8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, codes=codes, scale=scale.astype(np.float32))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_shipped(path: str | Path) -> np.ndarray:
+    """The float32 vectors of a :func:`write_shipped` file, each row scaled back to unit length (a
+    plain ``.npy``, as shipped before, is read as it is)."""
+    stored = np.load(path, allow_pickle=False)
+    if isinstance(stored, np.ndarray):
+        return stored.astype(np.float32)
+    with stored:
+        vectors = stored["codes"].astype(np.float32) * stored["scale"][:, None]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
 
 
 def has_vectors(encoder_name: str, collection: TextCollection, cache_dir: str | Path | None) -> bool:
@@ -192,7 +224,7 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
 
 def ship(encoder_names: list[str], out: Path | None = None) -> list[dict]:
     """Encode the demo corpus's test split (the search tab's default collection) under each
-    encoder and write the vectors (float16) and :data:`SHIPPED_INDEX` to ``out``
+    encoder and write the vectors (:func:`write_shipped`) and :data:`SHIPPED_INDEX` to ``out``
     (:func:`shipped_dir`). Returns the index entries."""
     from xling.config import Paths
     from xling.core.services import Services
@@ -209,26 +241,42 @@ def ship(encoder_names: list[str], out: Path | None = None) -> list[dict]:
             raise SystemExit(f"{name}: only a local encoder folder can ship vectors (its weights key them)")
         vectors = embed_collection(encoder, collection, cache_dir=None)
         pool = ".mlm-pool" if encoder.name.startswith("mlm:") else ""
-        file = f"{Path(encoder.name.removeprefix('mlm:')).name}{pool}.f16.npy"
-        save_npy_atomic(out / file, vectors.astype(np.float16))
+        file = f"{Path(encoder.name.removeprefix('mlm:')).name}{pool}.i8.npz"
+        write_shipped(out / file, vectors)
         entries.append({"encoder": name, "file": file, "weights": digest, "fingerprint": collection.fingerprint,
                         "n": len(collection), "dim": int(vectors.shape[1]), "collection": "demo/corpus test split"})
-    (out / SHIPPED_INDEX).write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    # Other encoders' entries stay; a file no entry names any more is removed.
+    try:
+        kept = [e for e in json.loads((out / SHIPPED_INDEX).read_text(encoding="utf-8"))
+                if isinstance(e, dict) and e.get("encoder") not in encoder_names]
+    except (OSError, ValueError):
+        kept = []
+    index = kept + entries
+    (out / SHIPPED_INDEX).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+    named = {e.get("file") for e in index}
+    for stale in out.glob("*.np[yz]"):
+        if stale.name not in named:
+            stale.unlink()
     return entries
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m xling.core.embedding_cache [ENCODER ...]``: (re)write the shipped demo vectors
-    (default: the default encoder). Run it after re-harvesting the demo corpus or retraining."""
+    (default: the default map's encoders, the default encoder and the default masked LM's raw pool)
+    and the default map's projections. Run it after re-harvesting the demo corpus or retraining."""
     import argparse
 
-    from xling.config import DEFAULT_ENCODER
+    from xling.core import projection
+    from xling.core.services import Services
 
     parser = argparse.ArgumentParser(prog="python -m xling.core.embedding_cache", description=main.__doc__)
-    parser.add_argument("encoders", nargs="*", default=[DEFAULT_ENCODER])
+    parser.add_argument("encoders", nargs="*", help="encoder names (default: the default map's)")
     args = parser.parse_args(argv)
-    for entry in ship(args.encoders):
+    services = Services()
+    for entry in ship(args.encoders or projection.default_map_encoders(services)):
         print(f"{entry['encoder']}: {entry['n']} vectors x {entry['dim']} -> {shipped_dir() / entry['file']}")
+    for path in projection.ship_default_map(services, shipped_dir() / projection.SHIPPED_PROJECTIONS):
+        print(f"default map projection -> {path}")
     return 0
 
 

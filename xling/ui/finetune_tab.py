@@ -162,7 +162,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     manager = JobManager(services.checkpoints, workdir=REPO_ROOT)
     gate = deployment_gate(services.config)
     scrub = server_paths_hidden(services) if gate.public else _as_is
-    store = projection.ProjectionStore(services.cache_dir / "projections")
+    store = projection.app_store(services)
     paths = services.config.paths
     corpora = {"demo": paths.demo_corpus}
     if (paths.corpus_cache / "parallel.jsonl").is_file():

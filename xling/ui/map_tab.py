@@ -84,7 +84,7 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
     Returns:
         The components by name (tests and the app builder use them).
     """
-    store = projection.ProjectionStore(services.cache_dir / "projections")
+    store = projection.app_store(services)
     choices, default_langs, corpus_note = _language_choices(_default_collection(services))
     gr.Markdown(INTRO)
     with gr.Row(equal_height=True):
@@ -111,9 +111,11 @@ def create_map_tab(services: Services) -> dict[str, gr.components.Component]:
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=projection.MAX_SEED, label="Seed",
                              info="sample and projection")
             lines = gr.Checkbox(value=True, label="Lines between translations")
-            n_neighbors = gr.Slider(2, 100, value=15, step=1, label="UMAP neighbours",
+            n_neighbors = gr.Slider(2, 100, value=projection.default_map_params()["n_neighbors"], step=1,
+                                    label="UMAP neighbours",
                                     info="more = more global structure")
-            perplexity = gr.Slider(2, 100, value=30, step=1, label="t-SNE perplexity",
+            perplexity = gr.Slider(2, 100, value=projection.default_map_params()["perplexity"], step=1,
+                                   label="t-SNE perplexity",
                                    info="capped below a third of the sentences")
     draw = gr.Button("Draw map", variant="primary")
     note = gr.Markdown(corpus_note, elem_classes="xling-note")
