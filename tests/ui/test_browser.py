@@ -183,3 +183,82 @@ def use_every_tab(page) -> None:
     wait_for_text(page, "browser-run finished 2 steps")  # the results note, with the metrics table below it
     assert "Metrics per language" in body_text(page)
     screenshot(page, "5-finetune")
+
+
+#: Draws each character on a canvas in the page's own font stack and compares it with characters no
+#: font has (private-use code points: Chromium draws the same empty box, .notdef, for each). A
+#: character whose drawing equals that box has no glyph in any installed font the browser found.
+_MISSING_GLYPHS_JS = """(chars) => {
+  const font = getComputedStyle(document.body).fontFamily;
+  const canvas = document.createElement('canvas');
+  canvas.width = 72; canvas.height = 72;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = (ch) => {
+    ctx.clearRect(0, 0, 72, 72);
+    ctx.font = `44px ${font}`;
+    ctx.textBaseline = 'middle';
+    ctx.fillText(ch, 10, 36);
+    const data = ctx.getImageData(0, 0, 72, 72).data;
+    const alpha = new Uint8Array(data.length / 4);
+    for (let i = 0; i < alpha.length; i++) alpha[i] = data[4 * i + 3];
+    return alpha;
+  };
+  const same = (a, b) => a.every((v, i) => v === b[i]);
+  const boxes = ['\\uE000', '\\uF8FE', '\\u{10FFFD}'].map(draw);
+  const blank = draw(' ');
+  const controlsAgree = same(boxes[0], boxes[1]) && same(boxes[0], boxes[2]) && !same(boxes[0], blank);
+  const missing = chars.filter((ch) => { const d = draw(ch); return boxes.some((b) => same(b, d)) || same(d, blank); });
+  return {font, controlsAgree, missing};
+}"""
+
+
+def _letters_by_script() -> dict[str, dict]:
+    """Every distinct letter of the demo test split, by Unicode script (the first word of a
+    character's name: LATIN, TAMIL, CJK...), with one sentence of that script and its language."""
+    import unicodedata
+
+    from xling.config import Paths
+    from xling.data.texts import load_corpus_collection
+
+    scripts: dict[str, dict] = {}
+    for text in load_corpus_collection(Paths.from_env().demo_corpus, split="test").texts:
+        for ch in text.text:
+            if not unicodedata.category(ch).startswith("L"):
+                continue
+            # ª and º are named FEMININE/MASCULINE ORDINAL INDICATOR; KATAKANA-HIRAGANA is Japanese
+            script = "LATIN" if ch < "\u0250" else unicodedata.name(ch, "UNKNOWN").split()[0].split("-")[0]
+            entry = scripts.setdefault(script, {"letters": set(), "sample": None})
+            entry["letters"].add(ch)
+            if entry["sample"] is None and 20 <= len(text.text) <= 90:
+                entry["sample"] = (text.lang, text.text)
+    return scripts
+
+
+def test_every_script_of_the_corpus_has_glyphs_in_the_browser(page):
+    """With the fonts the README names (.ci/run installs them), Chromium draws every letter of the
+    demo corpus; a screenshot shows one sentence per script (test-output/browser/scripts.png)."""
+    scripts = _letters_by_script()
+    assert len(scripts) >= 15, sorted(scripts)  # Latin, Cyrillic, Greek, Arabic, Devanagari, Tamil, CJK...
+    chars = sorted(set().union(*(entry["letters"] for entry in scripts.values())))
+    found = page.evaluate(_MISSING_GLYPHS_JS, chars)
+    assert found["controlsAgree"], f"the no-glyph box could not be told apart under {found['font']!r}"
+    missing = {script: "".join(sorted(entry["letters"] & set(found["missing"])))
+               for script, entry in scripts.items() if entry["letters"] & set(found["missing"])}
+    assert not missing, f"no glyph in any installed font for: {missing} (font stack {found['font']!r})"
+
+    rows = [[f"{script.title()} ({entry['sample'][0]}): ", entry["sample"][1]]
+            for script, entry in sorted(scripts.items()) if entry["sample"]]
+    page.evaluate("""(rows) => { const box = document.createElement('div'); box.id = 'xling-script-sheet';
+        box.style.cssText = 'font-size:22px;line-height:1.6;padding:16px;background:#fff;color:#111';
+        for (const [label, text] of rows) {
+          const line = box.appendChild(document.createElement('div'));
+          line.appendChild(document.createElement('b')).textContent = label;
+          line.appendChild(document.createTextNode(text));
+        }
+        document.body.prepend(box); }""", rows)
+    try:
+        path = OUTPUT / "scripts.png"
+        page.locator("#xling-script-sheet").screenshot(path=str(path))
+        assert path.stat().st_size > 10_000
+    finally:
+        page.evaluate("() => document.getElementById('xling-script-sheet').remove()")

@@ -205,7 +205,7 @@ class _Run:
             backbone, tokenizer = _cut_pretrained(backbone, tokenizer, config.init, texts)
             self.model = XlingModel(backbone, tokenizer, languages, teacher_dim, shared_lid_head=obj.shared_lid_head)
         elif config.init.from_checkpoint:
-            self.model = XlingModel.load(config.init.from_checkpoint)
+            self.model = XlingModel.load(Path(config.init.from_checkpoint).expanduser())
             self.model.add_languages(languages)  # sequential pretraining may bring new languages
             if teacher_dim and teacher_dim != self.model.sentence_dim:
                 self.model.reset_projection(teacher_dim)
