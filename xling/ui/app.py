@@ -44,7 +44,7 @@ CSS = f"""
 .{TALK_CLASS} .{ADVANCED_CLASS}, .{TALK_CLASS} .xling-note {{display: none !important}}
 @media (max-width: 640px) {{
   .table-wrap {{overflow-x: auto !important}}
-  .table-wrap table {{min-width: 600px !important}}
+  .table-wrap table, .table-wrap > .upload-container {{min-width: 760px !important}}
   [data-testid="markdown"] table {{display: block; overflow-x: auto}}
   [data-testid="markdown"] th, [data-testid="markdown"] td {{white-space: nowrap}}
 }}

@@ -109,7 +109,7 @@ def create_search_tab(services: Services) -> dict[str, gr.components.Component]:
                 corpus_file = gr.File(label="Upload a corpus (optional)", file_types=_FILE_TYPES, type="filepath")
             summary = gr.Markdown()
             hits = gr.Dataframe(label="Hits", interactive=False, wrap=True, max_height=640,
-                                column_widths=["4%", "7%", "12%", "36%", "29%", "12%"])
+                                column_widths=["4%", "8%", "12%", "36%", "28%", "12%"])
         with gr.Tab("Mine bitext"):
             gr.Markdown(MINING_HELP, elem_classes="xling-note")
             with gr.Row():
