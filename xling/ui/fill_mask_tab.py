@@ -76,11 +76,13 @@ def create_fill_mask_tab(services: Services) -> dict[str, gr.components.Componen
                                    info="condition the prediction on a language (xling models with trained "
                                         "language vectors); auto = detected",
                                    allow_custom_value=True, interactive=True)
-            compare = gr.Checkbox(label="Compare with a second model", value=False)
-            with gr.Column(visible=False) as model_b_box:
-                model_b = masked_lm_picker(services, label="Model B", value=_second(services.masked_lm_choices()))
+            default_b = default_model_b(services)
+            compare = gr.Checkbox(label="Compare with a second model", value=bool(default_b))
+            with gr.Column(visible=bool(default_b)) as model_b_box:
+                model_b = masked_lm_picker(services, label="Model B",
+                                           value=default_b or _second(services.masked_lm_choices()))
             # What the main event reads as "model B": the picker's value, or "" when not comparing.
-            model_b_name = gr.Textbox(value="", visible=False, label="Model B (empty: no comparison)")
+            model_b_name = gr.Textbox(value=default_b, visible=False, label="Model B (empty: no comparison)")
             button = gr.Button("Predict", variant="primary")
 
     with gr.Row():
@@ -90,7 +92,7 @@ def create_fill_mask_tab(services: Services) -> dict[str, gr.components.Componen
                                         combine_adjacent=False)
             chart = gr.Plot(label="Top-k per mask")
             table = gr.Dataframe(headers=TABLE_HEADERS, label="Candidates", interactive=False, wrap=True)
-        with gr.Column(visible=False) as column_b:
+        with gr.Column(visible=bool(default_b)) as column_b:
             summary_b = gr.Markdown()
             filled_b = gr.HighlightedText(label="Filled text, model B", show_legend=False, combine_adjacent=False)
             chart_b = gr.Plot(label="Top-k per mask, model B")
@@ -271,6 +273,15 @@ def _word_index(text: str, value: str | None) -> int | None:
 
 def _language_choices(codes: list[str]) -> list[str | tuple[str, str]]:
     return [AUTO, *((f"{language_name(code)} ({code})", code) for code in codes)]
+
+
+def default_model_b(services: Services) -> str:
+    """The tab's model B on first load: ``AppConfig.compare_masked_lm`` when it is installed and is
+    not the default model itself, else ``""`` (one model)."""
+    wanted = services.config.compare_masked_lm
+    if not wanted or wanted == services.config.masked_lm or wanted not in services.masked_lm_choices():
+        return ""
+    return wanted
 
 
 def _second(choices: list[str]) -> str:
