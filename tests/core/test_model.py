@@ -55,6 +55,18 @@ def test_batches_sorted_by_length_keep_the_callers_order(model):
     assert model.embed([]).shape == (0, 24)
 
 
+def test_inference_reads_at_most_the_first_pieces_of_a_long_text(model, monkeypatch):
+    from xling.core import model as model_module
+
+    long = " ".join(["Bahnhof"] * 400)
+    assert model.tokenize([long])["input_ids"].shape[1] <= model_module.INFERENCE_MAX_LENGTH
+    monkeypatch.setattr(model_module, "INFERENCE_MAX_LENGTH", 8)
+    cut = model.tokenize([long, "Hi"])
+    assert cut["input_ids"].shape == (2, 8) and int(cut["attention_mask"][1].sum()) < 8
+    head = model.tokenizer.convert_tokens_to_string(model.tokenizer.convert_ids_to_tokens(cut["input_ids"][0][1:-1]))
+    assert np.allclose(model.language_probabilities([long]), model.language_probabilities([head]), atol=1e-5)
+
+
 def test_vocab_projection_fast_path_gives_the_same_logits_and_follows_training(tiny_xling_dir):
     model = XlingModel.load(tiny_xling_dir)
     decoder = model.mlm_head.predictions.decoder

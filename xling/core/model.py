@@ -117,6 +117,10 @@ class _VocabProjection(nn.Linear):
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
+#: Language ID and sentence vectors read at most the first this many pieces of a text: xling-mini's
+#: whole context, twice what the e5-based xling-base trained on; e5's 512 positions made a help
+#: paragraph cost ~6x more for an answer the first 128 pieces already give.
+INFERENCE_MAX_LENGTH = 128
 #: A vocabulary projection larger than this many weights keeps plain ``F.linear`` (a transposed
 #: copy would double its memory: 2^26 floats = 256 MB).
 _FAST_PROJECTION_MAX = 2**26
@@ -270,7 +274,10 @@ class XlingModel(nn.Module):
         return self.mlm_head(states[mlm_positions])
 
     def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
-        limit = max_length or min(self.tokenizer.model_max_length, self.backbone.config.max_position_embeddings)
+        """Padded ids and mask for inference: each text cut to ``max_length`` pieces (default
+        :data:`INFERENCE_MAX_LENGTH`, or fewer where the model knows fewer positions)."""
+        limit = max_length or min(self.tokenizer.model_max_length, self.backbone.config.max_position_embeddings,
+                                  INFERENCE_MAX_LENGTH)
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return {"input_ids": batch["input_ids"].to(self.device), "attention_mask": batch["attention_mask"].to(self.device)}
 
