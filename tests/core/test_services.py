@@ -36,11 +36,17 @@ def test_pickers_list_default_first_and_see_new_checkpoints(services, app_checkp
     assert services.detector_choices() == ["tiny-xling"]
     shutil.copytree(tiny_xling_dir, app_checkpoints / "fresh-run")
     (app_checkpoints / ".partial-write").mkdir()
+    delta = app_checkpoints / "delta-run"  # a delta of e5-small (checkpoints/xling-base): no model.safetensors
+    delta.mkdir()
+    (delta / "config.json").write_text("{}")
+    (delta / "xling-delta.json").write_text("{}")
     try:
         assert "fresh-run" in services.masked_lm_choices() and "fresh-run" in services.encoder_choices()
         assert ".partial-write" not in services.masked_lm_choices()
+        assert "delta-run" in services.masked_lm_choices()
     finally:
         shutil.rmtree(app_checkpoints / "fresh-run")
+        shutil.rmtree(delta)
         (app_checkpoints / ".partial-write").rmdir()
 
 

@@ -95,9 +95,13 @@ class Services:
         return name
 
     def masked_lm_choices(self) -> list[str]:
-        """The default masked LM first, then every loadable folder of ``checkpoints/``, read now
-        (so a checkpoint written by a training run appears without a restart)."""
-        found = [p.name for p in self._checkpoint_folders() if (p / "config.json").is_file() and (p / _HF_WEIGHTS).is_file()]
+        """The default masked LM first, then every loadable folder of ``checkpoints/`` (a plain HF
+        folder, or a delta of e5-small, :mod:`xling.core.delta`), read now (so a checkpoint written by
+        a training run appears without a restart)."""
+        from xling.core.delta import is_delta
+
+        found = [p.name for p in self._checkpoint_folders()
+                 if (p / "config.json").is_file() and ((p / _HF_WEIGHTS).is_file() or is_delta(p))]
         return _default_first(self.config.masked_lm, found)
 
     def encoder_choices(self, with_mlm_pools: bool = False) -> list[str]:
