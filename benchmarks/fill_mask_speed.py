@@ -3,9 +3,9 @@
     OMP_NUM_THREADS=1 python -m benchmarks.fill_mask_speed [--quick] [--markdown]
 
 xling's side is :func:`xling.core.fill_mask.run_fill_mask`, the call the masked prediction tab
-(``/fill_mask``) and ``xling fill-mask`` make, on ``checkpoints/xling-mini`` loaded by the app's
-:class:`~xling.core.services.Services`; the baseline is ``transformers.pipeline("fill-mask")`` on
-the same folder. Both give the top 5 per mask for the same 30 one-mask sentences in 20 languages
+(``/fill_mask``) and ``xling fill-mask`` make, on ``checkpoints/xling-mini`` and
+``checkpoints/xling-base`` loaded by the app's :class:`~xling.core.services.Services`; the baseline
+is ``transformers.pipeline("fill-mask")`` on the same folder (xling-base's rebuilt from its delta). Both give the top 5 per mask for the same 30 one-mask sentences in 20 languages
 and 10 two-mask ones, one request at a time, after a warm-up pass; the requests of both sides are
 interleaved so that machine noise hits both alike. Reported: p50 and p95 milliseconds per request
 (``--quick``: 2 rounds over the sentences; full: 10). Cases: one mask with the tab's defaults
@@ -25,7 +25,8 @@ from pathlib import Path
 from benchmarks import common
 
 REPO = Path(__file__).resolve().parent.parent
-CHECKPOINT = REPO / "checkpoints" / "xling-mini"
+#: The committed masked LMs measured (each when it is there).
+MODELS = ("xling-mini", "xling-base")
 TOP_K = 5
 
 #: ``(language, sentence with one [MASK])``.
@@ -98,31 +99,44 @@ def interleaved(sides: dict[str, Callable[[str, str], object]], sentences: list[
 
 
 def run(quick: bool) -> list[common.Result]:
-    """p50 / p95 ms per request of xling's fill-mask and the pipeline, four cases."""
+    """p50 / p95 ms per request of xling's fill-mask and the pipeline, four cases, per model."""
     common.one_thread()
+    rounds = 2 if quick else 10
+    results: list[common.Result] = []
+    for name in MODELS:
+        if (REPO / "checkpoints" / name / "config.json").is_file():
+            results += run_model(name, rounds)
+    return results
+
+
+def run_model(name: str, rounds: int) -> list[common.Result]:
+    """The four cases on ``checkpoints/<name>``; the pipeline reads the same folder (a delta of
+    e5-small rebuilt by :func:`xling.core.delta.materialise`) and gets its own mask token."""
     from transformers import pipeline
 
     from xling.config import AppConfig, Paths
+    from xling.core.delta import materialise
     from xling.core.encoders import quiet_model_loading
     from xling.core.fill_mask import run_fill_mask
 
-    rounds = 2 if quick else 10
     with tempfile.TemporaryDirectory(prefix="xling-bench-") as cache:
         from xling.core.services import Services
 
         paths = Paths(cache=Path(cache), demo=REPO / "demo", checkpoints=REPO / "checkpoints")
-        services = Services(AppConfig(masked_lm="xling-mini", paths=paths))
-        services.masked_lm("xling-mini")
+        services = Services(AppConfig(masked_lm=name, paths=paths))
+        services.masked_lm(name)
         with quiet_model_loading():
-            pipe = pipeline("fill-mask", model=str(CHECKPOINT), top_k=TOP_K, device="cpu")
+            folder = materialise(REPO / "checkpoints" / name, cache=cache)
+            pipe = pipeline("fill-mask", model=str(folder), top_k=TOP_K, device="cpu")
         pipe.model.eval()
+        mask = pipe.tokenizer.mask_token
 
         def xling(sequential: bool = True, given_language: bool = False) -> Callable[[str, str], object]:
-            return lambda lang, text: run_fill_mask(services, text, "xling-mini", TOP_K, sequential=sequential,
+            return lambda lang, text: run_fill_mask(services, text, name, TOP_K, sequential=sequential,
                                                     language=lang if given_language else "auto")
 
         def baseline(lang: str, text: str) -> object:
-            return pipe(text)
+            return pipe(text.replace("[MASK]", mask))
 
         cases = [
             ("1 mask, tab defaults (language auto)", ONE_MASK, xling()),
@@ -136,7 +150,7 @@ def run(quick: bool) -> list[common.Result]:
             n = len(times["xling"])
             for q, target in ((50, 1.0), (95, None)):
                 results.append(common.Result(
-                    "fill-mask", f"xling-mini, {case}", f"ms / request (p{q})",
+                    "fill-mask", f"{name}, {case}", f"ms / request (p{q})",
                     common.percentile(times["xling"], q) * 1e3, common.percentile(times["pipeline"], q) * 1e3,
                     "transformers pipeline", lower_is_better=True, target=target,
                     note=f"top {TOP_K}; {n} requests each, {len(sentences)} sentences x {rounds} rounds"))

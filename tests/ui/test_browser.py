@@ -1,6 +1,6 @@
 """A real browser: Playwright drives Debian's Chromium through every tab of the real app.
 
-``python app.py`` runs in a subprocess on its embedded defaults (xling-mini, xling-encoder,
+``python app.py`` runs in a subprocess on its embedded defaults (xling-base beside xling-mini, xling-encoder,
 fastText, the demo corpus), with a fresh cache and a checkpoints folder of its own (the shipped
 checkpoints linked in, so a training run writes nowhere in the repository). The test uses each tab
 once as a person would (type, click, read the answer) and saves a screenshot of each under
@@ -153,11 +153,11 @@ def use_every_tab(page) -> None:
     assert "Both say German (de)" in shown
     screenshot(page, "1-detect")
 
-    # Masked prediction: the example sentence as it stands, then Predict; the candidates appear.
+    # Masked prediction: the example sentence as it stands, then Predict; both models' candidates appear.
     open_tab(page, "Masked prediction")
     assert "[MASK]" in textbox(page, "Text").input_value()
     shown = click_and_read(page, page.get_by_role("button", name="Predict"), "mask 1")
-    assert "xling-mini · 1 mask" in shown and "detected en" in shown
+    assert "xling-base · 1 mask" in shown and "xling-mini · 1 mask" in shown and "detected nl" in shown
     screenshot(page, "2-fill-mask")
 
     # Cross-lingual search: an English query finds texts of other languages.

