@@ -139,15 +139,11 @@ class Services:
         """An :class:`~xling.core.encoders.Encoder` (``None``: the configured default)."""
         from xling.core.encoders import MLM_POOL_PREFIX, MeanPoolEncoder, load_encoder
 
-        name = (name or self.config.encoder).strip()
-        if name.startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
-            if not name[len(MLM_POOL_PREFIX):].strip():
-                raise ModelLoadError(f"{name!r}: name the masked LM after {MLM_POOL_PREFIX!r} (e.g. mlm:xling-mini)")
-            bundle = self.masked_lm(name[len(MLM_POOL_PREFIX):])
-            label = MLM_POOL_PREFIX + bundle.name
+        label = self.encoder_label(name)
+        if (name or self.config.encoder).strip().startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
+            bundle = self._masked_lm_at(label[len(MLM_POOL_PREFIX):])
             return self._get("encoder", label, lambda: MeanPoolEncoder(bundle.model, bundle.tokenizer, label))
-        location = self.resolve(name, self.config.encoder)
-        return self._get("encoder", location, lambda: load_encoder(location))
+        return self._get("encoder", label, lambda: load_encoder(label))
 
     def encoder_label(self, name: str | None = None) -> str:
         """The ``name`` of the encoder :meth:`encoder` returns for ``name``, without loading it (a
