@@ -348,11 +348,15 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 
     # ------------------------------------------------------------------ watching a run
 
-    def _watch(name: str | None, *, log: bool = False, seen_before: Any = None) -> tuple[Any, ...]:
+    def _watch(name: str | None, *, log: bool = False, seen_before: Any = None, tick: bool = False) -> tuple[Any, ...]:
         """The watched run's widgets: progress, stats, losses, log, runs table, picker, seen, finished, timer.
 
-        With ``seen_before`` (a timer's tick) nothing is sent when nothing changed, and the run picker
-        is left alone (it may be open) unless the run's state changed."""
+        On a timer's ``tick`` nothing is sent when nothing changed since ``seen_before``, and the run
+        picker is not set (unless nothing was watched and the tick found the running run): a tick
+        carries the picker's value from when it fired, so one that fired just before Start would put
+        the old run back and stop the polling of the new one (seen in the browser test under CI). For
+        the same reason a tick keeps polling while any run is in progress."""
+        asked = name
         if not name:
             running = manager.running()
             name = running.run_name if running else None
@@ -361,11 +365,12 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
                     gr.Code(visible=False), _runs_table([]), gr.skip(), None, "", gr.Timer(active=False))
         status = manager.status(name)
         key = (name, status.state, status.step, len(status.rows), bool(log), status.alive)
-        timer_update = gr.Timer(active=status.running or status.alive)
+        active = status.running or status.alive or (tick and manager.running() is not None)
+        timer_update = gr.Timer(active=active)
         if key == seen_before:
             return (*(gr.skip(),) * 8, timer_update)
         runs = manager.list_runs()  # a few small files per run: cheap next to a figure
-        picker = seen_before is None or tuple(seen_before[:2]) != key[:2]
+        picker = not tick or not asked  # a tick that found the running run itself shows it in the picker
         tail = scrub("\n".join(status.log_tail or read_log_tail(status.run_dir / LOG_FILE, 12)))
         done = name if status.state == "finished" and status.metrics is not None else ""
         return (_progress_html(status), _stats_markdown(status), _loss_figure(status.rows, log, name),
@@ -379,7 +384,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 
     def poll(name, log, seen_before):
         try:
-            return _watch(name, log=bool(log), seen_before=seen_before)
+            return _watch(name, log=bool(log), seen_before=seen_before, tick=True)
         except XlingError:  # a typed name that is not a run: nothing to show, stop polling
             return (*(gr.skip(),) * 8, gr.Timer(active=False))
         except Exception:  # a bug must not pop up an error every two seconds: log it once, stop polling
