@@ -198,7 +198,10 @@ def test_trained_language_vectors_condition_the_prediction(trained_bundle):
     german = fill_masks(trained_bundle, text, k=5, language="de")
     french = fill_masks(trained_bundle, text, k=5, language="fr")
     auto = fill_masks(trained_bundle, text, k=5)
-    assert german.language_used == "de" and french.language_used == "fr" and german.notes == []
+    # The tiny model is untrained and rebuilt each session: its best guess may be a bare word marker,
+    # which gets a note of its own (seen in CI); no other note (no "not trained" warning) may appear.
+    assert german.language_used == "de" and french.language_used == "fr"
+    assert [note for note in german.notes if "word-start marker" not in note] == []
     assert [c.probability for c in german.masks[0].candidates] != pytest.approx(
         [c.probability for c in french.masks[0].candidates], abs=1e-6)
     assert auto.language_used == auto.detected.code
