@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.test_checkpoints import CLEAR_SENTENCES, assert_detects, assert_language_vectors_condition_prediction
 from xling.config import REPO_ROOT
 
 BASE = REPO_ROOT / "checkpoints" / "xling-base"
@@ -44,32 +45,14 @@ def test_transformers_loads_the_rebuilt_folder(folder):
 
 
 def test_language_id_on_clear_sentences():
-    from xling.core.detectors import load_detector
-
-    detector = load_detector(str(BASE))
-    texts = {
-        "de": "Die Datei konnte nicht gespeichert werden, weil der Datenträger voll ist.",
-        "fr": "Le fichier n'a pas pu être enregistré car le disque est plein.",
-        "ru": "Не удалось сохранить файл, так как диск заполнен.",
-        "ja": "ディスクがいっぱいのため、ファイルを保存できませんでした。",
-        "el": "Δεν ήταν δυνατή η αποθήκευση του αρχείου επειδή ο δίσκος είναι γεμάτος.",
-        "ko": "디스크가 가득 차서 파일을 저장할 수 없습니다.",
-        "hi": "डिस्क भर जाने के कारण फ़ाइल सहेजी नहीं जा सकी।",
-        "fi": "Tiedostoa ei voitu tallentaa, koska levy on täynnä.",
-    }
-    assert detector.detect(list(texts.values())) == list(texts)
+    assert_detects(BASE, {**CLEAR_SENTENCES,
+                          "ko": "디스크가 가득 차서 파일을 저장할 수 없습니다.",
+                          "hi": "डिस्क भर जाने के कारण फ़ाइल सहेजी नहीं जा सकी।",
+                          "fi": "Tiedostoa ei voitu tallentaa, koska levy on täynnä."})
 
 
 def test_language_vectors_condition_prediction():
-    import torch
-
     from xling.core.model import XlingModel
 
     model = XlingModel.load(BASE)
-    batch = model.tokenize([f"Die Datei wurde nicht {model.tokenizer.mask_token}."])
-    positions = batch["input_ids"] == model.tokenizer.mask_token_id
-    assert int(positions.sum()) == 1
-    with torch.inference_mode():
-        german = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["de"])).mlm_logits
-        japanese = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["ja"])).mlm_logits
-    assert not torch.allclose(german, japanese)
+    assert_language_vectors_condition_prediction(model, f"Die Datei wurde nicht {model.tokenizer.mask_token}.")

@@ -29,18 +29,38 @@ def test_fill_mask_pipeline():
     assert len(hits) == 5 and all(0 <= h["score"] <= 1 for h in hits)
 
 
-def test_language_id_on_clear_sentences():
+#: One clear sentence per language (the same message): every committed detector gets them right.
+CLEAR_SENTENCES = {
+    "de": "Die Datei konnte nicht gespeichert werden, weil der Datenträger voll ist.",
+    "fr": "Le fichier n'a pas pu être enregistré car le disque est plein.",
+    "ru": "Не удалось сохранить файл, так как диск заполнен.",
+    "ja": "ディスクがいっぱいのため、ファイルを保存できませんでした。",
+    "el": "Δεν ήταν δυνατή η αποθήκευση του αρχείου επειδή ο δίσκος είναι γεμάτος.",
+}
+
+
+def assert_detects(folder, texts: dict[str, str]) -> None:
+    """The checkpoint's language-ID head names each text's language (``{lang: text}``)."""
     from xling.core.detectors import load_detector
 
-    detector = load_detector(str(MINI))
-    texts = {
-        "de": "Die Datei konnte nicht gespeichert werden, weil der Datenträger voll ist.",
-        "fr": "Le fichier n'a pas pu être enregistré car le disque est plein.",
-        "ru": "Не удалось сохранить файл, так как диск заполнен.",
-        "ja": "ディスクがいっぱいのため、ファイルを保存できませんでした。",
-        "el": "Δεν ήταν δυνατή η αποθήκευση του αρχείου επειδή ο δίσκος είναι γεμάτος.",
-    }
-    assert detector.detect(list(texts.values())) == list(texts)
+    assert load_detector(str(folder)).detect(list(texts.values())) == list(texts)
+
+
+def assert_language_vectors_condition_prediction(model, text: str) -> None:
+    """``text`` has one mask; its logits differ between German and Japanese language vectors."""
+    import torch
+
+    batch = model.tokenize([text])
+    positions = batch["input_ids"] == model.tokenizer.mask_token_id
+    assert int(positions.sum()) == 1
+    with torch.inference_mode():
+        german = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["de"])).mlm_logits
+        japanese = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["ja"])).mlm_logits
+    assert not torch.allclose(german, japanese)
+
+
+def test_language_id_on_clear_sentences():
+    assert_detects(MINI, CLEAR_SENTENCES)
 
 
 def test_translations_are_nearest_neighbours():
@@ -54,18 +74,10 @@ def test_translations_are_nearest_neighbours():
 
 
 def test_language_vectors_are_trained_and_condition_prediction():
-    import torch
-
     from xling.core.model import XlingModel
 
     model = XlingModel.load(MINI)
     assert model.lang_embedding_trained
-    batch = model.tokenize(["Die Datei wurde nicht [MASK]."])
-    positions = batch["input_ids"] == model.tokenizer.mask_token_id
-    assert int(positions.sum()) == 1
-    with torch.inference_mode():
-        german = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["de"])).mlm_logits
-        japanese = model(**batch, mlm_positions=positions, lang_ids=model.language_ids(["ja"])).mlm_logits
-    assert not torch.allclose(german, japanese)
+    assert_language_vectors_condition_prediction(model, "Die Datei wurde nicht [MASK].")
     # The text after the mask gets no word-start marker of its own.
     assert model.tokenizer.tokenize("nicht [MASK].")[-1] == "."
