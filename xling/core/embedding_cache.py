@@ -26,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -114,17 +115,7 @@ def write_shipped(path: str | Path, vectors: np.ndarray) -> Path:
     scale = np.abs(vectors).max(axis=1) / 127.0
     scale[scale == 0] = 1.0
     codes = np.clip(np.rint(vectors / scale[:, None]), -127, 127).astype(np.int8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, codes=codes, scale=scale.astype(np.float32))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return _write_atomic(path, lambda handle: np.savez(handle, codes=codes, scale=scale.astype(np.float32)))
 
 
 def read_shipped(path: str | Path) -> np.ndarray:
@@ -209,12 +200,17 @@ def save_npy_atomic(path: str | Path, array: np.ndarray) -> Path:
         >>> save_npy_atomic(tmp / "vectors.npy", np.zeros((2, 3), dtype=np.float32))   # doctest: +SKIP
         PosixPath('.../vectors.npy')
     """
+    return _write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
+
+
+def _write_atomic(path: str | Path, write: Callable[[Any], None]) -> Path:
+    """``write(handle)`` into a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
+            write(handle)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
