@@ -700,13 +700,6 @@ class ProjectionStore:
         blob = json.dumps([encoder_key, sample_key, method, dims, seed, sorted(params.items())], default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:24]
 
-    def has(self, key: str, n: int, dims: int) -> bool:
-        """Whether :meth:`get` would answer without computing."""
-        with self._guard:
-            if key in self._memory:
-                return True
-        return self._load(key, n, dims) is not None
-
     def get(self, key: str, n: int, dims: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The cached projection under ``key`` (``n`` rows of ``dims``), or ``compute()`` stored."""
         with self._guard:
