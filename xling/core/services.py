@@ -140,7 +140,7 @@ class Services:
         from xling.core.encoders import MLM_POOL_PREFIX, MeanPoolEncoder, load_encoder
 
         label = self.encoder_label(name)
-        if (name or self.config.encoder).strip().startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
+        if label.startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
             bundle = self._masked_lm_at(label[len(MLM_POOL_PREFIX):])
             return self._get("encoder", label, lambda: MeanPoolEncoder(bundle.model, bundle.tokenizer, label))
         return self._get("encoder", label, lambda: load_encoder(label))
