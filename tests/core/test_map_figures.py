@@ -9,11 +9,11 @@ from xling.core.map_figures import (
     empty_figure,
     hover_text,
     language_colours,
-    language_label,
     map_figure,
     maps_html,
 )
 from xling.core.projection import MapPoint
+from xling.data.languages import language_label
 
 
 def points(three: bool = False) -> list[MapPoint]:

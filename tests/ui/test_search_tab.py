@@ -43,7 +43,7 @@ def test_search_an_upload_then_search_again_without_reencoding(client, corpus_cs
     summary, table = client.predict("Die Katze schläft auf dem Sofa.", "tiny-xling", 5, [], False, upload,
                                     api_name="/search")
     assert sum(encoded) == 42 + 1  # the corpus once, then the query
-    assert "corpus.csv" in summary and "de · German" in summary and "42" in summary
+    assert "corpus.csv" in summary and "German (de)" in summary and "42" in summary
     assert table["headers"] == ["#", "score", "language", "text", "meaning (English)", "group"]
     rows = table["data"]
     assert len(rows) == 5 and [r[0] for r in rows] == [1, 2, 3, 4, 5]
@@ -53,7 +53,7 @@ def test_search_an_upload_then_search_again_without_reencoding(client, corpus_cs
     summary, table = client.predict("Die Katze schläft auf dem Sofa.", "tiny-xling", 10, ["fr", "ja"], True, upload,
                                     api_name="/search")
     assert sum(encoded) == 42 + 2  # only the new query: the corpus vectors were cached
-    assert {row[2] for row in table["data"]} == {"fr · French", "ja · Japanese"}
+    assert {row[2] for row in table["data"]} == {"French (fr)", "Japanese (ja)"}
     assert "excluded" in summary and "12" in summary
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from xling.core.projection import MapPoint
-from xling.data.languages import language_name
+from xling.data.languages import language_label
 
 #: Hover text is wrapped at this many characters and cut after this many lines.
 HOVER_WIDTH = 60
@@ -31,26 +31,11 @@ HOVER_LINES = 6
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79")  # fmt: skip
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "cross")
-UNKNOWN_LANGUAGE = "unknown"
 #: A translation group whose points lie within this share of the map's extent of their centre is
 #: drawn as a rosette: its members on a small ring around that centre, each language at its own
 #: angle, so stacked translations show as many colours instead of the last-drawn one.
 ROSETTE_OVERLAP = 0.015
 ROSETTE_RADIUS = 0.011
-
-
-def language_label(code: str | None) -> str:
-    """``"German (de)"`` for ``"de"`` (names from :func:`xling.data.languages.language_name`); the code
-    alone when unknown.
-
-    Example:
-        >>> language_label("sv"), language_label(None)
-        ('Swedish (sv)', 'unknown')
-    """
-    if not code:
-        return UNKNOWN_LANGUAGE
-    name = language_name(code)
-    return f"{name} ({code})" if name != code else code
 
 
 def language_colours(languages: Sequence[str | None]) -> dict[str | None, str]:

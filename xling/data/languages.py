@@ -98,3 +98,21 @@ def language_name(code: str) -> str:
         record = pycountry.languages.get(alpha_2=code) if len(code) == 2 else pycountry.languages.get(alpha_3=code)
         name = getattr(record, "common_name", None) or getattr(record, "name", None)
     return name or code
+
+
+#: The label of a text whose language is not known.
+UNKNOWN_LANGUAGE = "unknown"
+
+
+def language_label(code: str | None) -> str:
+    """How xling shows a language everywhere: ``"German (de)"`` (names from :func:`language_name`);
+    the code alone when no name is known.
+
+    Example:
+        >>> language_label("sv"), language_label("xx"), language_label(None)
+        ('Swedish (sv)', 'xx', 'unknown')
+    """
+    if not code:
+        return UNKNOWN_LANGUAGE
+    name = language_name(code)
+    return f"{name} ({code})" if name != code else code

@@ -21,13 +21,14 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
 
 from xling.core.services import Services
+from xling.data.languages import language_label
 from xling.data.texts import readable_text
 from xling.errors import XlingError
 
@@ -188,6 +189,15 @@ def download_path(folder: Path, stem: str, suffix: str = ".csv") -> Path:
         except OSError:  # another request removed it first
             pass
     return folder / f"{stem}-{uuid.uuid4().hex[:12]}{suffix}"
+
+
+def language_choices(codes: Iterable[str], counts: Mapping[str, int] | None = None) -> list[tuple[str, str]]:
+    """Dropdown choices ``(label, code)`` for language codes, by label: ``German (de)``, or
+    ``German (de) · 1,234`` with ``counts`` (texts per language), the same in every tab."""
+    def label(code: str) -> str:
+        return f"{language_label(code)} · {counts[code]:,}" if counts is not None else language_label(code)
+
+    return sorted(((label(code), code) for code in codes), key=lambda item: item[0].casefold())
 
 
 def masked_lm_picker(services: Services, label: str = "Masked LM", value: str | None = None) -> gr.Dropdown:

@@ -21,9 +21,8 @@ import gradio as gr
 
 from xling.core.fill_mask import AUTO, MAX_MASKS, FillResult, list_words, run_fill_mask
 from xling.core.services import Services
-from xling.data.languages import language_name
 from xling.errors import XlingError
-from xling.ui.components import masked_lm_picker, shown_errors
+from xling.ui.components import language_choices, masked_lm_picker, shown_errors
 
 SEQUENTIAL, INDEPENDENT = "sequential", "independent"
 NO_WORD = ("(none: predict the masks written in the text)", "")
@@ -278,7 +277,7 @@ def _word_index(text: str, value: str | None) -> int | None:
 
 
 def _language_choices(codes: list[str]) -> list[str | tuple[str, str]]:
-    return [AUTO, *((f"{language_name(code)} ({code})", code) for code in codes)]
+    return [AUTO, *language_choices(codes)]
 
 
 def default_model_b(services: Services) -> str:

@@ -28,7 +28,8 @@ from xling.core import map_figures, projection
 from xling.core.services import Services
 from xling.data.texts import UPLOAD_SUFFIXES, TextCollection
 from xling.errors import DataError, XlingError
-from xling.ui.components import ADVANCED_CLASS, encoder_picker, in_steps, shown_errors
+from xling.data.languages import language_label
+from xling.ui.components import ADVANCED_CLASS, encoder_picker, in_steps, language_choices, shown_errors
 
 DEFAULT_TEXTS = projection.DEFAULT_MAP_TEXTS
 NEIGHBOURS = 10
@@ -245,8 +246,7 @@ def _language_choices(collection: TextCollection | None) -> tuple[list[tuple[str
     for text in collection.texts:
         if text.lang:
             counts[text.lang] = counts.get(text.lang, 0) + 1
-    choices = sorted(((f"{map_figures.language_label(code)} · {n:,}", code) for code, n in counts.items()),
-                     key=lambda item: item[0].casefold())
+    choices = language_choices(counts, counts)
     defaults = projection.default_languages(collection)
     groups = "with translation groups" if collection.has_groups() else "no translation groups (P@1 needs them)"
     langs = f"in {len(counts)} languages" if counts else "without languages (all are mapped)"
@@ -283,7 +283,7 @@ def _metrics_markdown(mapped: projection.MapResult) -> str:
 
 
 def _neighbour_table(neighbours: list[projection.Neighbour]) -> pd.DataFrame:
-    return pd.DataFrame([[f"#{n.index}", map_figures.language_label(n.lang), round(n.cosine, 3),
+    return pd.DataFrame([[f"#{n.index}", language_label(n.lang), round(n.cosine, 3),
                           "✓" if n.is_translation else "", n.text] for n in neighbours],
                         columns=NEIGHBOUR_HEADERS)
 
@@ -295,7 +295,7 @@ def _empty_table() -> pd.DataFrame:
 def _caption(mapped: projection.MapResult, i: int) -> str:
     sample = mapped.sample
     translations = sum(1 for j, g in enumerate(sample.groups) if g and g == sample.groups[i] and j != i)
-    return (f"Nearest neighbours of **#{i}** ({map_figures.language_label(sample.langs[i])}, "
+    return (f"Nearest neighbours of **#{i}** ({language_label(sample.langs[i])}, "
             f"{translations} translation{'s' * (translations != 1)} on the map): {_md(sample.texts[i])}")
 
 

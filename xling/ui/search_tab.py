@@ -32,9 +32,9 @@ from xling.core.search import (
     write_pairs_csv,
 )
 from xling.core.services import Services
-from xling.data.languages import language_name
+from xling.data.languages import language_label
 from xling.data.texts import UPLOAD_SUFFIXES
-from xling.ui.components import ADVANCED_CLASS, download_path, encoder_picker, in_steps, shown_errors
+from xling.ui.components import ADVANCED_CLASS, download_path, encoder_picker, in_steps, language_choices, shown_errors
 
 INTRO = (
     "Find the sentences nearest a query **in any language**: every text is a vector from the picked "
@@ -170,7 +170,7 @@ def _search(services: Services, query: str, encoder: str, k: float, languages: S
 
 def _search_summary(result: SearchResult) -> str:
     if result.query_language:
-        detected = f"{_language(result.query_language)} ({result.query_language_score:.0%})"
+        detected = f"{language_label(result.query_language)} ({result.query_language_score:.0%})"
     else:
         detected = "not detected"
     excluded = " · hits in this language are excluded" if result.excluded_language else ""
@@ -185,7 +185,7 @@ def _search_summary(result: SearchResult) -> str:
 
 
 def _hits_frame(result: SearchResult) -> pd.DataFrame:
-    rows = [{"#": rank, "score": round(hit.score, 3), "language": _language(hit.lang) if hit.lang else "",
+    rows = [{"#": rank, "score": round(hit.score, 3), "language": language_label(hit.lang) if hit.lang else "",
              "text": hit.text, "meaning (English)": hit.group_text or "", "group": hit.group or ""}
             for rank, hit in enumerate(result.hits, start=1)]
     return pd.DataFrame(rows, columns=["#", "score", "language", "text", "meaning (English)", "group"])
@@ -197,7 +197,7 @@ def _language_choices(services: Services, corpus_file: str | None, current: Sequ
     except Exception:  # a bad upload: the search itself reports it
         codes = []
     kept = [code for code in current or () if code in codes]
-    return gr.Dropdown(choices=[(_language(code), code) for code in codes], value=kept)
+    return gr.Dropdown(choices=language_choices(codes), value=kept)
 
 
 # --------------------------------------------------------------------------- bitext mining
@@ -252,12 +252,6 @@ def _reporter(progress: gr.Progress, description: str) -> Callable[[int, int], N
         progress(done / max(total, 1), desc=f"{description}: {done:,}/{total:,}")
 
     return report
-
-
-def _language(code: str) -> str:
-    """``de · German``."""
-    name = language_name(code)
-    return f"{code} · {name}" if name != code else code
 
 
 def _short_name(name: str) -> str:
