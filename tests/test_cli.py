@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xling.cli import build_parser, format_table, main
+from xling.cli import build_parser, main
+from xling.commands.output import format_table
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -33,15 +33,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from xling import __version__
-from xling.commands.args import (
-    add_json_flag,
-    format_score,
-    int_in_range,
-    positive_int,
-    print_json,
-    probability,
-    progress_wanted,
-)
+from xling.commands.args import add_json_flag, int_in_range, positive_int, probability
+from xling.commands.output import format_score, format_table, print_json, progress_wanted
 from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
 from xling.data.texts import readable_text
 from xling.errors import XlingError
@@ -273,34 +266,6 @@ def _run_eval_mlm(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Align ``rows`` under ``headers``: the first column left-aligned, the others right-aligned.
-
-    Args:
-        headers: column titles.
-        rows: cells (anything ``str()`` can show), one sequence per row.
-
-    Returns:
-        The table as text, without a trailing newline.
-
-    Example:
-        >>> print(format_table(["pair", "P@1"], [["de-en", "0.9500"], ["mean", "0.9500"]]))
-        pair      P@1
-        de-en  0.9500
-        mean   0.9500
-    """
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if column == 0 else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(row, widths))
-        )
-        for row in cells
-    ]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _silence_stdout() -> None:
