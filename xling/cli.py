@@ -11,6 +11,9 @@ Commands (``python -m xling --help``)::
     xling eval retrieval --data PAIRS.jsonl [--encoder usem3|PATH] [--json]
     xling eval langid    --data TEXTS.jsonl [--detector fasttext|PATH] [--json]
     xling eval mlm       --data TEXTS.jsonl --model PATH [--seed 0] [--json]
+    xling train          --config FILE.yaml [--output-dir DIR] [--steps N] [--no-progress-bar]
+    xling harvest        [--out DIR] [--demo DIR | --no-demo] [--sources A,B,...] [--strict]
+    xling deploy         --space USER/NAME [--dry-run] [--json]
 
 ``--json`` prints exactly one JSON object on stdout; otherwise an aligned table. Progress bars go
 to stderr (only on a terminal). A problem the user can fix (:class:`~xling.errors.XlingError`)
@@ -49,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the ``xling`` argument parser; each leaf command stores its handler in ``handler``.
 
     Returns:
-        The parser. New commands (``detect``, ``fill-mask``, ``search``, ``map``) are added as
-        further ``_add_*_commands(commands)`` calls.
+        The parser: ``eval`` here, each other command from its module's ``add_command``
+        (:mod:`xling.commands`, :mod:`xling.deploy`).
 
     Example:
         >>> args = build_parser().parse_args(["eval", "mlm", "--data", "t.jsonl", "--model", "m"])
@@ -62,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_eval_commands(commands)
     from xling import deploy
-    from xling.commands import detect, fill_mask, map, search
+    from xling.commands import detect, fill_mask, harvest, map, search, train
 
-    for module in (detect, fill_mask, search, map, deploy):
+    for module in (detect, fill_mask, search, map, train, harvest, deploy):
         module.add_command(commands)
     return parser
 
