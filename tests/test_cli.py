@@ -338,3 +338,14 @@ def test_eval_reports_each_domain_on_its_own_when_the_file_names_them(capsys, wr
     untagged = write_jsonl("plain.jsonl", [{"text": r["fr"], "lang": "fr"} for r in parallel])
     assert main(["eval", "langid", "--data", str(untagged), "--json"]) == 0
     assert "by_domain" not in json.loads(capsys.readouterr().out)
+
+
+def test_pyproject_console_script_is_the_cli():
+    # `pip install -e .` installs an `xling` command running the same main as `python -m xling`.
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, function = project["project"]["scripts"]["xling"].partition(":")
+    assert getattr(importlib.import_module(module), function) is main
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {"file": ["requirements.txt"]}
