@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xling.cli import build_parser, format_table, main
+from xling.cli import build_parser, main
+from xling.commands.output import format_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,6 +59,82 @@ def test_module_entry_point_usage_error_exits_2():
     assert result.returncode == 2
     assert "--model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("train", ["--config", "--output-dir", "--steps", "--no-progress-bar"]),
+    ("harvest", ["--out", "--demo", "--no-demo", "--sources", "--strict"]),
+])
+def test_train_and_harvest_help_is_instant(command, options):
+    # --help parses nothing and trains nothing: no torch, transformers or gradio is imported.
+    code = (
+        "import json, sys\n"
+        "from xling.cli import main\n"
+        f"code = main([{command!r}, '--help'])\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'gradio') if m in sys.modules]\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr
+    *help_lines, last = result.stdout.strip().splitlines()
+    assert json.loads(last) == {"code": 0, "heavy": []}
+    assert help_lines[0].startswith(f"usage: xling {command}")
+    for option in options:
+        assert option in "\n".join(help_lines)
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["train"], "--config"),  # required
+    (["train", "--config", "c.yaml", "--steps", "many"], "--steps"),
+    (["harvest", "--min-segments", "few"], "--min-segments"),
+    (["harvest", "--no-such-option"], "--no-such-option"),
+])
+def test_train_and_harvest_bad_arguments_exit_2_with_usage(argv, named):
+    result = _run_module(*argv)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: xling")
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("xling") and ": error: " in error and named in error
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("command", "alias"), [("train", "xling.training"), ("harvest", "xling.data.harvest")])
+def test_train_and_harvest_match_their_module_aliases(tmp_path, command, alias):
+    # The same bad value gives the same one-line message and exit status either way.
+    argv = {"train": ["--config", str(tmp_path / "missing.yaml")],
+            "harvest": ["--sources", "no-such-source", "--no-demo", "--out", str(tmp_path / "corpus")]}[command]
+    new = _run_module(command, *argv)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    old = subprocess.run([sys.executable, "-m", alias, *argv], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=120)
+    line = _assert_one_line_error(new.returncode, new.stderr, new.stdout)
+    assert (old.returncode, old.stderr, old.stdout) == (new.returncode, new.stderr, new.stdout)
+    assert ("no such config file" if command == "train" else "no-such-source") in line
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_commands_never_import_the_cli():
+    # xling.cli imports the commands; they share helpers through xling.commands.output, not through
+    # xling.cli, so there is no import cycle (imports inside functions count too).
+    import ast
+
+    modules = sorted((REPO / "xling" / "commands").glob("*.py")) + [REPO / "xling" / "deploy.py"]
+    for path in modules:
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+        assert not {m for m in imported if m == "xling.cli" or m.startswith("xling.cli.")}, path
+    output = (REPO / "xling" / "commands" / "output.py").read_text(encoding="utf-8")
+    assert "from xling" not in output and "import xling" not in output
 
 
 # --------------------------------------------------------------------------- successful runs (in process)
@@ -261,3 +338,14 @@ def test_eval_reports_each_domain_on_its_own_when_the_file_names_them(capsys, wr
     untagged = write_jsonl("plain.jsonl", [{"text": r["fr"], "lang": "fr"} for r in parallel])
     assert main(["eval", "langid", "--data", str(untagged), "--json"]) == 0
     assert "by_domain" not in json.loads(capsys.readouterr().out)
+
+
+def test_pyproject_console_script_is_the_cli():
+    # `pip install -e .` installs an `xling` command running the same main as `python -m xling`.
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    module, _, function = project["project"]["scripts"]["xling"].partition(":")
+    assert getattr(importlib.import_module(module), function) is main
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"] == {"file": ["requirements.txt"]}

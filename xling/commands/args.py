@@ -1,5 +1,6 @@
-"""What every ``xling`` command shares: argument types, ``--json`` and ``--corpus``, the app's services,
-progress on stderr and short table cells.
+"""What every ``xling`` command reads: argument types, ``--json`` and ``--corpus``, the app's services.
+
+What the commands write (tables, JSON, progress) is :mod:`xling.commands.output`.
 
 Nothing heavy is imported here (``xling --help`` stays instant); :func:`app_services` imports the
 services when a command runs.
@@ -16,10 +17,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from xling.core.services import Services
@@ -86,7 +85,7 @@ def probability(text: str) -> float:
     return value
 
 
-# --------------------------------------------------------------------------- shared options and output
+# --------------------------------------------------------------------------- shared options and services
 
 
 def add_json_flag(parser: argparse._ActionsContainer) -> None:
@@ -112,12 +111,6 @@ def corpus_source(value: str) -> str | None:
     return None if value == DEMO else value
 
 
-def print_json(payload: dict[str, Any], out: TextIO) -> int:
-    """Print ``payload`` as one indented JSON object (non-ASCII text as is); returns exit status 0."""
-    print(json.dumps(payload, indent=2, ensure_ascii=False), file=out)
-    return 0
-
-
 def app_services() -> Services:
     """The app's services as the environment configures them (``XLING_MLM``, ``XLING_ENCODER``,
     ``XLING_CORPUS``, ``XLING_CACHE``, ...): the same models, corpus and caches as the app."""
@@ -125,44 +118,3 @@ def app_services() -> Services:
     from xling.core.services import Services
 
     return Services(AppConfig.from_env())
-
-
-# --------------------------------------------------------------------------- progress and cells
-
-
-def progress_wanted() -> bool:
-    """Whether to draw progress: bars are for people watching a terminal; logs and pipes stay clean."""
-    return sys.stderr.isatty()
-
-
-def count_progress(label: str) -> Callable[[int, int], None] | None:
-    """A ``progress(done, total)`` that redraws ``label: done/total`` on stderr, or ``None`` when
-    stderr is not a terminal (see :func:`progress_wanted`)."""
-    if not progress_wanted():
-        return None
-
-    def report(done: int, total: int) -> None:
-        print(f"\r{label}: {done:,}/{total:,}", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-
-    return report
-
-
-def format_score(value: float | None) -> str:
-    """A score in a table: four decimals, ``-`` when there is none.
-
-    Example:
-        >>> format_score(0.5), format_score(None)
-        ('0.5000', '-')
-    """
-    return "-" if value is None else f"{value:.4f}"
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` on one line (white space folded), cut to ``width`` characters with an ellipsis.
-
-    Example:
-        >>> shorten("Die Katze\\nschläft auf dem Sofa.", 12)
-        'Die Katze s…'
-    """
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"

@@ -24,7 +24,8 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from xling.commands.args import add_json_flag, app_services, count_progress, positive_int, print_json, shorten
+from xling.commands.args import add_json_flag, app_services, positive_int
+from xling.commands.output import count_progress, format_table, print_json, shorten
 
 #: Characters of a text shown in a table cell.
 SHOWN_CHARS = 40
@@ -54,7 +55,6 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 def run_detect(args: argparse.Namespace, out: TextIO) -> int:
     """Handle ``xling detect``; returns the exit status (user errors raise XlingError)."""
-    from xling.cli import format_table
     from xling.core.detection import detect_many, detectors_for, missing_head_message, summarise
     from xling.errors import DataError
 
@@ -73,7 +73,7 @@ def run_detect(args: argparse.Namespace, out: TextIO) -> int:
     if head is None:
         print(f"note: {missing_head_message(name)}", file=sys.stderr)
     if args.spans:
-        return _print_spans(texts, head, reference, name, args, out, format_table)
+        return _print_spans(texts, head, reference, name, args, out)
 
     found = detect_many(texts, head, reference, k=args.top_k, progress=count_progress("texts detected"))
     report = summarise(found, gold)
@@ -98,8 +98,7 @@ def run_detect(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _print_spans(texts: list[str], head: Any, reference: Any, name: str, args: argparse.Namespace, out: TextIO,
-                 format_table: Any) -> int:
+def _print_spans(texts: list[str], head: Any, reference: Any, name: str, args: argparse.Namespace, out: TextIO) -> int:
     from xling.core.detection import analyse_text
 
     analyses = [analyse_text(t, head, reference, k=args.top_k) for t in texts if t.strip()]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from xling.commands.args import add_json_flag, app_services, int_in_range, print_json
+from xling.commands.args import add_json_flag, app_services, int_in_range
+from xling.commands.output import format_table, print_json
 from xling.core.fill_mask import AUTO, MAX_MASKS
 
 
@@ -40,7 +41,6 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Fill the masks and print the result (a table, or JSON with ``--json``); returns 0."""
-    from xling.cli import format_table
     from xling.core.fill_mask import run_fill_mask
 
     result = run_fill_mask(app_services(), args.text, args.model, args.top_k, sequential=not args.independent,

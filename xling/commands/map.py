@@ -25,11 +25,9 @@ from xling.commands.args import (
     add_json_flag,
     app_services,
     corpus_source,
-    format_score,
     positive_int,
-    print_json,
-    progress_wanted,
 )
+from xling.commands.output import format_score, format_table, print_json, progress_wanted
 from xling.config import DEFAULT_ENCODER
 
 OUT_SUFFIXES = (".html", ".csv", ".json")
@@ -74,7 +72,6 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_map(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import format_table
     from xling.core.projection import compute_map, default_languages
 
     services = app_services()
@@ -163,7 +160,7 @@ def _out_path(text: str) -> Path:
 
 
 def _stderr_progress() -> Callable[[float, str], None] | None:
-    # Like args.count_progress, for compute_map's (fraction, description) reports.
+    # Like output.count_progress, for compute_map's (fraction, description) reports.
     if not progress_wanted():
         return None
 

@@ -21,11 +21,9 @@ from xling.commands.args import (
     add_json_flag,
     app_services,
     corpus_source,
-    count_progress,
     positive_int,
-    print_json,
-    shorten,
 )
+from xling.commands.output import count_progress, format_table, print_json, shorten
 from xling.config import DEFAULT_ENCODER
 
 _SHOWN_CHARS = 70
@@ -80,7 +78,6 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_search(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import format_table
     from xling.core.search import SearchRequest, search_corpus
 
     request = SearchRequest(args.query, k=args.top_k, languages=tuple(args.lang),
@@ -101,7 +98,6 @@ def _run_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_mine(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.cli import format_table
     from xling.core.search import check_mining_options, mine_texts, write_pairs_csv
     from xling.data.texts import read_text_file
     from xling.errors import DataError

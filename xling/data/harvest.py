@@ -1,8 +1,8 @@
 """Harvest the offline multilingual corpus from real human translations.
 
-``python -m xling.data.harvest`` reads every source in :mod:`xling.data.sources`, aligns the
-translations of one English string into a translation group, keeps one text per (group,
-language) by vote, adds the translated manuals Debian ships (LibreOffice's help,
+``python -m xling harvest`` (alias ``python -m xling.data.harvest``) reads every source in
+:mod:`xling.data.sources`, aligns the translations of one English string into a translation
+group, keeps one text per (group, language) by vote, adds the translated manuals Debian ships (LibreOffice's help,
 :mod:`xling.data.prose`; GNOME's user help, :mod:`xling.data.mallard`) as paragraph-aligned
 groups, splits by group, writes the full corpus to the cache and small demo subsets to
 ``demo/corpus``. Missing sources are reported, not fatal (``--strict`` makes them fatal).
@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from xling.config import Paths
 from xling.data.corpus import (
@@ -466,9 +467,10 @@ def update_data_card(card: Path, counts: str) -> None:
     card.write_text(f"{head}{COUNTS_START}\n{counts}\n{COUNTS_END}{tail}", encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the harvest's options (``--out``, ``--demo``, ``--sources``, ``--strict``, ...) to ``parser``;
+    the folders default to where :class:`~xling.config.Paths` (``XLING_CACHE``, ``XLING_DEMO``) puts them."""
     paths = Paths.from_env()
-    parser = argparse.ArgumentParser(prog="python -m xling.data.harvest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=paths.corpus_cache, help="full corpus folder (default: %(default)s)")
     parser.add_argument("--demo", type=Path, default=paths.demo_corpus, help="demo subset folder (default: %(default)s)")
     parser.add_argument("--no-demo", action="store_true", help="do not write the demo subsets")
@@ -480,7 +482,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-language-filter", action="store_true",
                         help="keep the manuals' translations fastText disagrees with")  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="fail if any source is missing")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Harvest as ``args`` (parsed by :func:`add_arguments`'s options) say and write the corpus.
+
+    Args:
+        args: the parsed arguments.
+        out: where the summary lines go (``None``: standard output); warnings go to stderr.
+
+    Returns:
+        The exit status: 0, or 2 for a bad option, no segment at all, or (``--strict``) a missing source.
+    """
     try:
         config = HarvestConfig(
             out=args.out,
@@ -501,15 +514,24 @@ def main(argv: list[str] | None = None) -> int:
     for problem in corpus.problems:
         print(f"warning: {problem}", file=sys.stderr)
     full = write_corpus(corpus, config.out)
-    print(f"harvest: wrote {len(corpus.segments)} segments in {len(corpus.languages)} languages to {config.out}")
+    print(f"harvest: wrote {len(corpus.segments)} segments in {len(corpus.languages)} languages to {config.out}",
+          file=out)
     if config.demo is not None:
         limits = DemoLimits()
         demo = write_corpus(subset_corpus(corpus, limits), config.demo, limits.eval_splits)
         update_data_card(config.demo.parent / "DATA.md", render_counts(full, demo))
-        print(f"harvest: wrote the demo subset to {config.demo}")
+        print(f"harvest: wrote the demo subset to {config.demo}", file=out)
     if args.strict and corpus.problems:
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xling.data.harvest``, an alias of ``python -m xling harvest``: parse ``argv``
+    (``None``: ``sys.argv[1:]``) and :func:`run`; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m xling.data.harvest", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 def _fasttext_filter() -> tuple[Detect, frozenset[str]]:

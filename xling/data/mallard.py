@@ -55,17 +55,9 @@ from pathlib import Path
 
 from xling.data.corpus import stable_id
 from xling.data.languages import normalise_language
-from xling.data.prose import (
-    MIN_CHARS,
-    ProseGroup,
-    ProseSegment,
-    clean_paragraph,
-    deb_field,
-    download_packages,
-    extract_package,
-    finish_groups,
-    run_prose_cli,
-)
+from xling.data.debs import deb_field, download_packages, extract_package
+from xling.data.help_page import MIN_CHARS, clean_paragraph
+from xling.data.prose import ProseGroup, ProseSegment, finish_groups, run_prose_cli
 from xling.errors import DataError
 
 SOURCE = "gnome-user-docs"

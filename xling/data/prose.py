@@ -15,10 +15,11 @@ of contents (``contents.js``).
 The steps, each usable alone:
 
 - :func:`libreoffice_help_packages` names the packages (from ``apt-cache``);
-- :func:`download_packages` fetches them with ``apt-get download`` (nothing is installed),
-  :func:`extract_package` unpacks one with ``dpkg-deb -x`` and :func:`help_trees` finds its
-  ``help/<locale>`` folders;
-- :func:`parse_help_page` turns one page into :class:`HelpParagraph` rows;
+- :func:`~xling.data.debs.download_packages` fetches them with ``apt-get download`` (nothing is
+  installed), :func:`~xling.data.debs.extract_package` unpacks one with ``dpkg-deb -x`` and
+  :func:`help_trees` finds its ``help/<locale>`` folders;
+- :func:`~xling.data.help_page.parse_help_page` turns one page into
+  :class:`~xling.data.help_page.HelpParagraph` rows;
 - :func:`aligned_paragraphs` aligns the languages into :class:`ProseGroup` records and
   :func:`filter_by_language` drops translations a language detector disagrees with;
 - :func:`harvest_libreoffice_help` does all of it; ``python -m xling.data.prose`` prints the
@@ -35,27 +36,23 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from html.parser import HTMLParser
 from pathlib import Path
 
 from xling.data.corpus import stable_id, write_jsonl
+from xling.data.debs import deb_field, download_packages, extract_package
+from xling.data.help_page import MIN_CHARS, HelpParagraph, help_pages, read_help_page
 from xling.data.languages import normalise_language
-from xling.data.sources import SourceUnavailable
 from xling.errors import DataError
 
 SOURCE = "libreoffice-help"
 LICENCE = "MPL-2.0"
 ENGLISH_LOCALE = "en-US"
-#: Paragraphs shorter than this (after cleaning) are dropped: titles, table cells, key names.
-MIN_CHARS = 20
 #: Where the packages put the help pages, below the extracted tree.
 HELP_DIR = Path("usr/share/libreoffice/help")
 
@@ -70,27 +67,10 @@ FALLBACK_PACKAGES = tuple(
 )  # fmt: skip
 
 _PACKAGE_NAME = re.compile(r"^libreoffice-help-([a-z]{2,3}(?:-[a-z]{2,4})?)$")
-_PARAGRAPH_ID = re.compile(r"^(?:par|hd)_")
 
 
 # ---------------------------------------------------------------------------------------------
 # Records
-
-
-@dataclass(frozen=True)
-class HelpParagraph:
-    """One paragraph of a help page, cleaned.
-
-    Args:
-        page: the upstream source file the page was built from (``text/shared/01/01020000.xhp``).
-        par_id: the paragraph's id on that page (``par_id3146137``); a second paragraph with the
-            same id on one page gets ``#2`` appended, and so on.
-        text: the paragraph's visible text, markup dropped, whitespace folded.
-    """
-
-    page: str
-    par_id: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -179,87 +159,6 @@ def libreoffice_help_packages() -> list[str]:
     return names or list(FALLBACK_PACKAGES)
 
 
-def download_packages(names: Iterable[str], dest: Path) -> list[Path]:
-    """Download Debian packages (``.deb`` files, not installed) into ``dest``; returns their paths.
-
-    A package with a ``<name>_*.deb`` already in ``dest`` is not fetched again.
-
-    Raises:
-        SourceUnavailable: ``apt-get`` is missing or could not fetch a package; the message
-            says which and what to try.
-
-    Example:
-        >>> download_packages(["libreoffice-help-de"], Path("/tmp/debs"))  # doctest: +SKIP
-        [PosixPath('/tmp/debs/libreoffice-help-de_4%3a7.4.7-1+deb12u14_all.deb')]
-    """
-    names = list(dict.fromkeys(names))
-    dest.mkdir(parents=True, exist_ok=True)
-    missing = [name for name in names if _cached_deb(name, dest) is None]
-    if missing:
-        try:
-            result = subprocess.run(
-                ["apt-get", "download", *missing], cwd=dest, capture_output=True, text=True, check=False
-            )
-        except OSError as exc:
-            raise SourceUnavailable(f"apt-get is not available ({exc}); download {' '.join(missing)} by hand") from exc
-        if result.returncode != 0:
-            detail = " ".join(result.stderr.strip().splitlines()[-2:]) or f"exit status {result.returncode}"
-            raise SourceUnavailable(
-                f"apt-get download {' '.join(missing)} failed: {detail} (run apt-get update first?)"
-            )
-    debs = []
-    for name in names:
-        deb = _cached_deb(name, dest)
-        if deb is None:
-            raise SourceUnavailable(f"apt-get download {name} left no {name}_*.deb in {dest}")
-        debs.append(deb)
-    return debs
-
-
-def _cached_deb(name: str, dest: Path) -> Path | None:
-    found = sorted(dest.glob(f"{name}_*.deb"))
-    return found[-1] if found else None
-
-
-def deb_field(deb: Path, field: str) -> str:
-    """One control field of a ``.deb`` (``Version``, ``Package``), via ``dpkg-deb -f``."""
-    try:
-        result = subprocess.run(["dpkg-deb", "-f", str(deb), field], capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise SourceUnavailable(f"dpkg-deb is not available ({exc}); apt-get install dpkg") from exc
-    if result.returncode != 0:
-        raise DataError(f"{deb}: not a readable Debian package ({result.stderr.strip()})")
-    return result.stdout.strip()
-
-
-def extract_package(deb: Path, dest: Path) -> Path:
-    """Unpack a ``.deb`` with ``dpkg-deb -x`` into ``dest/<package>/`` (nothing is installed).
-
-    The tree is unpacked next to its final place and moved there whole, with a marker holding
-    the version; a tree of the same version already there is reused.
-
-    Raises:
-        DataError: the file is not a Debian package or could not be unpacked.
-        SourceUnavailable: ``dpkg-deb`` is missing.
-    """
-    package, version = deb_field(deb, "Package"), deb_field(deb, "Version")
-    target = dest / package
-    marker = target / ".xling-extracted"
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == version:
-        return target
-    dest.mkdir(parents=True, exist_ok=True)
-    partial = dest / f".{package}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    result = subprocess.run(["dpkg-deb", "-x", str(deb), str(partial)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise DataError(f"{deb}: dpkg-deb -x failed ({result.stderr.strip()})")
-    (partial / marker.name).write_text(version + "\n", encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
-    return target
-
-
 def help_trees(extracted: Path, package: str = "", version: str = "") -> list[HelpTree]:
     """The ``usr/share/libreoffice/help/<locale>/`` folders of an extracted help package.
 
@@ -280,207 +179,6 @@ def help_language(locale: str) -> str | None:
     if last != locale and len(last) > 4:  # longer than a region or script subtag: a variant
         return None
     return normalise_language(locale)
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing one page
-
-#: Elements whose content is never text of a paragraph: page chrome, code, index entries
-#: (``bookmark_value``: the compiled pages keep them in a ``<meta>``, uncompiled ``.xhp`` inline),
-#: embedded copies of other pages' paragraphs (each is harvested on its own page) and the
-#: "To access this command" boxes of menu paths and shortcuts.
-_SKIPPED_TAGS = frozenset(
-    {"head", "script", "style", "header", "aside", "nav", "footer", "pre", "code", "bookmark", "bookmark_value"}
-)
-_SKIPPED_CLASSES = frozenset(
-    {"embedded", "howtoget", "bascode", "pycode", "debug", "code", "codeintable", "smathcode", "example"}
-)
-#: Inline classes of menu paths, keys and code; a paragraph mostly made of them is dropped.
-_MARKED_CLASSES = frozenset({"menuitem", "keycode", "input", "literal"})
-_VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
-)
-_BLOCK_TAGS = frozenset(
-    {"br", "p", "div", "li", "td", "th", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"}
-)
-_PLACEHOLDERS = {"$[officename]": "LibreOffice", "%PRODUCTNAME": "LibreOffice"}
-_MARK_OPEN, _MARK_CLOSE = "\x01", "\x02"
-_SPACES = re.compile(r"\s+")
-
-
-class _Switch:
-    """The cases of one ``switchinline``: (case id, text) in page order."""
-
-    def __init__(self) -> None:
-        self.cases: list[tuple[str, str]] = []
-
-    def chosen(self) -> str:
-        # The default case is what the help shows outside a given application or system; a
-        # switch without one (Writer vs Calc wording) keeps its first case, the same in every
-        # language since translators keep the markup of a paragraph.
-        for case_id, text in self.cases:
-            if case_id.startswith("default"):
-                return text
-        return self.cases[0][1] if self.cases else ""
-
-
-class _PageParser(HTMLParser):
-    """Collects ``(id, raw text)`` of the id-tagged paragraphs and headings of one page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[tuple[str, str]] = []
-        # Open elements: (tag, what closing it does): "skip", "para", "switch", "case", "mark" or "".
-        self._open: list[tuple[str, str]] = []
-        self._buffers: list[list[str]] = []
-        self._switches: list[_Switch] = []
-        self._para_ids: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS and self._buffers and not self._skipping:
-            self._buffers[-1].append(" ")
-        if tag in _VOID_TAGS:
-            return
-        values = dict(attrs)
-        classes = set((values.get("class") or "").split())
-        element_id = values.get("id") or ""
-        action = ""
-        if self._skipping or tag in _SKIPPED_TAGS or classes & _SKIPPED_CLASSES:
-            action = "skip"
-            self._skipping += 1
-        elif tag == "span" and "switchinline" in classes:
-            action = "switch"
-            self._switches.append(_Switch())
-        elif tag == "span" and self._in_switch() and "hidden" in values:
-            action = "case"
-            self._buffers.append([])
-            self._para_ids.append(element_id)
-        elif tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6") and _PARAGRAPH_ID.match(element_id):
-            action = "para"
-            self._buffers.append([])
-            self._para_ids.append(element_id)
-        elif classes & _MARKED_CLASSES and self._buffers:
-            action = "mark"
-            self._buffers[-1].append(_MARK_OPEN)
-        self._open.append((tag, action))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCK_TAGS and self._buffers and not self._skipping:
-            self._buffers[-1].append(" ")
-        if not any(open_tag == tag for open_tag, _ in self._open):
-            return  # a stray end tag
-        while self._open:
-            open_tag, action = self._open.pop()
-            self._close(action)
-            if open_tag == tag:
-                break
-
-    def close(self) -> None:
-        super().close()
-        while self._open:
-            self._close(self._open.pop()[1])
-
-    def _close(self, action: str) -> None:
-        if action == "skip":
-            self._skipping -= 1
-        elif action == "mark":
-            self._buffers[-1].append(_MARK_CLOSE)
-        elif action == "case":
-            text, case_id = "".join(self._buffers.pop()), self._para_ids.pop()
-            self._switches[-1].cases.append((case_id, text))
-        elif action == "switch":
-            chosen = self._switches.pop().chosen()
-            if self._buffers:
-                self._buffers[-1].append(chosen)
-        elif action == "para":
-            self.paragraphs.append((self._para_ids.pop(), "".join(self._buffers.pop())))
-
-    def _in_switch(self) -> bool:
-        # Directly inside a switch, not inside one of its cases.
-        return bool(self._open) and self._open[-1][1] == "switch"
-
-    def handle_data(self, data: str) -> None:
-        if self._skipping or not self._buffers or self._in_switch():
-            return
-        self._buffers[-1].append(data)
-
-
-def clean_paragraph(raw: str, min_chars: int = MIN_CHARS) -> str | None:
-    """The visible text of a paragraph, or ``None`` for one not worth keeping.
-
-    Whitespace is folded and the text NFC-normalised; placeholders left by the help build
-    (``$[officename]``) become ``LibreOffice``. Dropped: paragraphs shorter than ``min_chars``,
-    ones less than half letters (formulas, numbers), and ones mostly made of menu paths, key
-    names or code (text marked with ``\\x01…\\x02``).
-
-    Example:
-        >>> clean_paragraph("Choose \\x01Format - Cells - Numbers\\x02.") is None
-        True
-        >>> clean_paragraph("  Opens a   local or remote file.\\n")
-        'Opens a local or remote file.'
-    """
-    for placeholder, value in _PLACEHOLDERS.items():
-        raw = raw.replace(placeholder, value)
-    raw = "".join(ch if ch in (_MARK_OPEN, _MARK_CLOSE) or unicodedata.category(ch)[0] != "C" else " " for ch in raw)
-    raw = _SPACES.sub(" ", unicodedata.normalize("NFC", raw)).strip()
-    marked, depth, visible, letters = 0, 0, 0, 0
-    for ch in raw:
-        if ch == _MARK_OPEN:
-            depth += 1
-        elif ch == _MARK_CLOSE:
-            depth = max(depth - 1, 0)
-        elif not ch.isspace():
-            visible += 1
-            letters += ch.isalpha()
-            marked += depth > 0
-    text = raw.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
-    text = _SPACES.sub(" ", text).strip()
-    if len(text) < min_chars or letters < visible / 2 or marked >= visible / 2:
-        return None
-    return text
-
-
-def parse_help_page(html: str, page: str, min_chars: int = MIN_CHARS) -> list[HelpParagraph]:
-    """The id-tagged paragraphs and headings of one compiled help page, cleaned.
-
-    Inline markup is dropped and its text kept (``<span class="emph">``, links); of a
-    ``switchinline`` (Mac vs other systems, Writer vs Calc) the default case is kept. Code
-    blocks, embedded copies of other pages' paragraphs, "To access this command" boxes and
-    paragraphs :func:`clean_paragraph` rejects are left out.
-
-    Args:
-        html: the page's text.
-        page: the name to record (the upstream ``.xhp`` path, ``text/shared/01/01020000.xhp``).
-        min_chars: shorter paragraphs are dropped.
-
-    Example:
-        >>> html = '<p id="par_id1">Opens a <span class="emph">local</span> or remote file.</p>'
-        >>> parse_help_page(html, "text/shared/01/01020000.xhp")[0].text
-        'Opens a local or remote file.'
-    """
-    parser = _PageParser()
-    parser.feed(html)
-    parser.close()
-    seen: Counter = Counter()
-    out = []
-    for par_id, raw in parser.paragraphs:
-        seen[par_id] += 1
-        text = clean_paragraph(raw, min_chars)
-        if text is not None:
-            out.append(HelpParagraph(page, par_id if seen[par_id] == 1 else f"{par_id}#{seen[par_id]}", text))
-    return out
-
-
-def help_pages(root: Path) -> list[str]:
-    """The pages of one language's help, as paths relative to ``root`` (``text/…/x.html``)."""
-    return sorted(path.relative_to(root).as_posix() for path in (root / "text").rglob("*.html"))
-
-
-def read_help_page(root: Path, relative: str, min_chars: int = MIN_CHARS) -> list[HelpParagraph]:
-    """Parse ``root/relative``; the page is recorded under its upstream ``.xhp`` name."""
-    html = (root / relative).read_text(encoding="utf-8", errors="replace")
-    return parse_help_page(html, relative.removesuffix(".html") + ".xhp", min_chars)
 
 
 # ---------------------------------------------------------------------------------------------

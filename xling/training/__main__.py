@@ -1,63 +1,22 @@
 """``python -m xling.training --config FILE.yaml``: run, or resume, a training run.
 
-Exit status: 0 when the run finished or was stopped cleanly, 2 for a bad config or data (the
-message names the problem), 3 when it ran out of memory (the message says what to lower), 1 for a
-crash (its traceback is also in ``progress.jsonl``).
+An alias of ``python -m xling train`` (:mod:`xling.training.command`): the same arguments, the
+same run, the same exit status (0 finished or stopped cleanly, 2 bad config or data, 3 out of
+memory, 1 crash).
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-from pathlib import Path
 
-from xling.errors import XlingError
+from xling.training.command import add_arguments, run
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (``None``: ``sys.argv[1:]``) and train; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m xling.training", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="a YAML or JSON TrainConfig")
-    parser.add_argument("--output-dir", help="override the config's output_dir")
-    parser.add_argument("--steps", type=int, help="override train.steps")
-    parser.add_argument("--no-progress-bar", action="store_true", help="no tqdm bar on stderr")
-    args = parser.parse_args(argv)
-
-    from xling.training.config import TrainConfig
-
-    try:
-        config = TrainConfig.from_file(args.config)
-        if args.output_dir or args.steps:
-            values = config.to_dict()
-            if args.output_dir:
-                values["output_dir"] = args.output_dir
-            if args.steps:
-                values["train"]["steps"] = args.steps
-            config = TrainConfig.from_dict(values)
-    except XlingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-    from xling.training.callbacks import TqdmProgress
-    from xling.training.runner import RunControl, out_of_memory_message, train
-
-    control = RunControl()
-    signal.signal(signal.SIGTERM, control.request_stop)
-    signal.signal(signal.SIGINT, control.request_stop)
-    callbacks = [] if args.no_progress_bar else [TqdmProgress()]
-    try:
-        result = train(config, callbacks, control)
-    except XlingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        message = out_of_memory_message(exc)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        return 3
-    print(f"{result.state} at step {result.step}: {result.run_dir}")
-    return 0
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
