@@ -155,7 +155,7 @@ class VectorCache:
         folder.mkdir(parents=True, exist_ok=True)
         text_file, vector_file = cls._files(folder, name)
         if cls.holds(folder, name, texts):
-            return cls(texts, np.load(vector_file))
+            return cls(texts, np.load(vector_file, allow_pickle=False))
         vectors = encoder.encode(texts, batch_size=32).astype(np.float16) if texts else np.zeros((0, 1), np.float16)
         partial = vector_file.with_name(vector_file.name + ".partial.npy")
         np.save(partial, vectors)
