@@ -77,7 +77,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from xling.core.encoders import E5_SMALL
+from xling.core.hf_loading import quiet_model_loading
+from xling.core.model_folders import E5_SMALL
 from xling.errors import ModelLoadError
 
 E5_DIMENSION = 384
@@ -904,8 +905,6 @@ def load_e5_folder(folder: str | Path, *, device: str | None = None) -> tuple[An
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
         raise ModelLoadError(f"encoder {E5_SMALL!r} needs torch and transformers: {exc}") from exc
-    from xling.core.encoders import quiet_model_loading
-
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         with quiet_model_loading():
@@ -935,8 +934,6 @@ def e5_masked_lm(cache: str | Path | None = None) -> tuple[Any, Any]:
     """
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    from xling.core.encoders import quiet_model_loading
 
     folder = ensure_e5_folder(default_cache() if cache is None else cache)
     try:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from xling.core.encoders import normalize_rows
+from xling.core.vectors import normalize_rows
 from xling.data.spreadsheet import SpreadsheetWriter, spreadsheet_cell
 from xling.data.texts import TextCollection, make_collection
 from xling.errors import DataError, XlingError
