@@ -23,7 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS
@@ -37,6 +37,12 @@ from xling.core.model_folders import (
     written_as_path,
 )
 from xling.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from xling.core.detectors import LanguageDetector
+    from xling.core.encoders import Encoder
+    from xling.core.masked_lm import MaskedLM
+    from xling.data.texts import TextCollection
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +131,17 @@ class Services:
 
     # ------------------------------------------------------------------ models
 
-    def masked_lm(self, name: str | None = None):
+    def masked_lm(self, name: str | None = None) -> MaskedLM:
         """A :class:`~xling.core.masked_lm.MaskedLM` (``None``: the configured default)."""
         return self._masked_lm_at(self.resolve(name, self.config.masked_lm))
 
-    def _masked_lm_at(self, location: str):
+    def _masked_lm_at(self, location: str) -> MaskedLM:
         """The masked LM at a location :meth:`resolve` returned (checked once, there, not again)."""
         from xling.core.masked_lm import load_masked_lm_bundle
 
         return self._get("masked_lm", location, lambda: load_masked_lm_bundle(location))
 
-    def encoder(self, name: str | None = None):
+    def encoder(self, name: str | None = None) -> Encoder:
         """An :class:`~xling.core.encoders.Encoder` (``None``: the configured default)."""
         from xling.core.encoders import MLM_POOL_PREFIX, MeanPoolEncoder, load_encoder
 
@@ -157,7 +163,7 @@ class Services:
             return MLM_POOL_PREFIX + self.resolve(name[len(MLM_POOL_PREFIX):], self.config.masked_lm)
         return self.resolve(name, self.config.encoder)
 
-    def detector(self, name: str | None = None):
+    def detector(self, name: str | None = None) -> LanguageDetector:
         """A :class:`~xling.core.detectors.LanguageDetector`: ``fasttext`` or an xling checkpoint's head
         (``None``: the default masked LM's head). An xling checkpoint already loaded as a masked LM is
         reused, not loaded twice."""
@@ -169,7 +175,7 @@ class Services:
             return self._get("detector", location, lambda: XlingDetector(bundle.xling, location))
         return self._get("detector", location, lambda: load_detector(location))
 
-    def reference_detector(self, name: str | None = None):
+    def reference_detector(self, name: str | None = None) -> LanguageDetector:
         """A reference detector, the one a language-ID result is shown beside: a name of
         :data:`~xling.core.detectors.REFERENCE_DETECTORS` (``None``: fastText lid.176). Only those
         names are taken, never a folder or hub id; each loads once and is shared.
@@ -191,7 +197,7 @@ class Services:
 
     # ------------------------------------------------------------------ texts
 
-    def collection(self, source: str | None = None):
+    def collection(self, source: str | None = None) -> TextCollection:
         """A :class:`~xling.data.texts.TextCollection`: ``None`` is the configured corpus (the demo
         corpus's test split by default); a corpus folder; or an uploaded file's path."""
         from xling.data.texts import load_corpus_collection, read_text_file
