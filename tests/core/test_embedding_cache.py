@@ -130,7 +130,7 @@ def test_shipped_vectors_are_int8_with_a_scale_per_row_and_keep_cosines(tmp_path
 
 
 def test_the_shipped_demo_vectors_match_the_demo_corpus_and_the_default_map(tmp_path, monkeypatch):
-    """demo/vectors is rebuilt (python -m xling.core.embedding_cache) whenever the demo corpus, the
+    """demo/vectors is rebuilt (python -m xling.core.demo_vectors) whenever the demo corpus, the
     default encoder or the default masked LM changes: a stale file would be skipped silently and the
     first search or map would be slow. The default map then loads no model and projects nothing."""
     from xling.core import projection
@@ -143,7 +143,7 @@ def test_the_shipped_demo_vectors_match_the_demo_corpus_and_the_default_map(tmp_
     names = projection.default_map_encoders(services)
     assert len(names) == 2
     for name in names:
-        assert has_vectors(services.encoder_label(name), collection, None), "run: python -m xling.core.embedding_cache"
+        assert has_vectors(services.encoder_label(name), collection, None), "run: python -m xling.core.demo_vectors"
 
     def refuse(*args, **kwargs):
         raise AssertionError("the default map should not load a model or project: its files ship in demo/vectors")

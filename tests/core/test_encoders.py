@@ -150,9 +150,9 @@ def test_existing_folder_resolves_to_its_absolute_path(tmp_path):
 
 
 def test_explain_load_failure_separates_hub_and_folder(tmp_path, monkeypatch):
-    import xling.core.encoders as encoders
+    import xling.core.hf_loading as hf_loading
 
-    monkeypatch.setattr(encoders, "hub_is_offline", lambda: False)  # as if online
+    monkeypatch.setattr(hf_loading, "hub_is_offline", lambda: False)  # as if online
     hub = ModelSource("org/model", "hub", "org/model")
     assert "offline" in str(explain_load_failure(hub, "encoder", OSError("couldn't connect to huggingface.co")))
     assert "404" in str(explain_load_failure(hub, "encoder", OSError("404 repository not found")))

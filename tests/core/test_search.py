@@ -11,21 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xling.core.search import (
-    MinedPair,
-    SearchEngine,
-    SearchRequest,
-    auto_kind,
-    build_index,
-    ivf_lists,
-    margin_scores,
-    mine_bitext,
-    mine_texts,
-    pivot_texts,
-    search,
-    split_lines,
-    write_pairs_csv,
-)
+from xling.core.corpus_search import SearchEngine, SearchRequest, mine_texts, pivot_texts, split_lines, write_pairs_csv
+from xling.core.search import MinedPair, auto_kind, build_index, ivf_lists, margin_scores, mine_bitext, search
 from xling.data.texts import CorpusText, load_corpus_collection, make_collection
 from xling.errors import DataError
 
@@ -302,7 +289,7 @@ def test_an_english_paragraph_of_the_demo_prose_finds_its_translations(usem3_enc
 
 @pytest.mark.parametrize("query", ["😀🎉👍", "12345", "!!! ???", "😀 42"])
 def test_a_query_without_letters_is_refused_with_what_it_holds(query) -> None:
-    from xling.core.search import SearchRequest
+    from xling.core.corpus_search import SearchRequest
 
     with pytest.raises(DataError, match="no letters, only"):
         SearchRequest(query)
@@ -311,7 +298,7 @@ def test_a_query_without_letters_is_refused_with_what_it_holds(query) -> None:
 
 def test_a_best_hit_below_the_corpus_own_translation_scores_says_so(usem3_encoder, fasttext_detector,
                                                                     small_collection, tmp_path: Path) -> None:
-    from xling.core.search import translation_score_floor
+    from xling.core.corpus_search import translation_score_floor
 
     engine = SearchEngine(cache_dir=tmp_path)
     found = engine.search(SearchRequest("Die Katze schläft auf dem Sofa.", k=3), usem3_encoder, small_collection,

@@ -115,7 +115,7 @@ def test_every_search_example_finds_its_translations_in_the_default_corpus():
     """The app's own search, as a click runs it (default encoder, default corpus, the query's language
     left out): each example's best hits are its translations and none is called weak, while a query
     with nothing to find in the corpus is. The corpus's vectors come shipped (demo/vectors)."""
-    from xling.core.search import SearchEngine, SearchRequest
+    from xling.core.corpus_search import SearchEngine, SearchRequest
     from xling.core.services import Services
     from xling.ui.search_tab import SEARCH_EXAMPLES
 

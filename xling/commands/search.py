@@ -6,8 +6,8 @@ Examples::
     python -m xling search "Open the file" --corpus texts.csv --lang de --lang fr --json
     python -m xling mine --source de.txt --target en.txt --k 4 --out pairs.csv
 
-Both build the same :class:`~xling.core.search.SearchRequest` / call the same
-:func:`~xling.core.search.mine_texts` as the app's search tab, on ``Services(AppConfig.from_env())``.
+Both build the same :class:`~xling.core.corpus_search.SearchRequest` / call the same
+:func:`~xling.core.corpus_search.mine_texts` as the app's search tab, on ``Services(AppConfig.from_env())``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_search(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.core.search import SearchRequest, search_corpus
+    from xling.core.corpus_search import SearchRequest, search_corpus
 
     request = SearchRequest(args.query, k=args.top_k, languages=tuple(args.lang),
                             exclude_query_language=args.exclude_query_lang, index_kind=args.index)
@@ -98,7 +98,7 @@ def _run_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_mine(args: argparse.Namespace, out: TextIO) -> int:
-    from xling.core.search import check_mining_options, mine_texts, write_pairs_csv
+    from xling.core.corpus_search import check_mining_options, mine_texts, write_pairs_csv
     from xling.data.texts import read_text_file
     from xling.errors import DataError
 

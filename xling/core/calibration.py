@@ -26,20 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
+from xling.core.model_folders import XLING_MANIFEST
+from xling.core.vectors import log_softmax, softmax
+
 #: Confidence bins of the expected calibration error.
 ECE_BINS = 15
 #: The search range of the temperature (log-spaced, then refined).
 _T_RANGE = (0.05, 20.0)
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(logits / temperature)``."""
-    logp = _log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
     return float(-logp[np.arange(len(labels)), labels].mean())
 
 
@@ -76,10 +74,6 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
         if members.any():
             total += members.mean() * abs(right[members].mean() - confidence[members].mean())
     return float(total)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    return np.exp(_log_softmax(np.asarray(logits, dtype=np.float64) / temperature))
 
 
 @dataclass(frozen=True)
@@ -137,9 +131,7 @@ def calibrate(model, texts: Sequence[str], langs: Sequence[str], held_out: tuple
 
 def write_temperature(folder: str | Path, temperature: float, report: dict | None = None) -> Path:
     """Store ``temperature`` (and the report that chose it) in the checkpoint's ``xling.json``."""
-    from xling.core.model import MANIFEST
-
-    path = Path(folder) / MANIFEST
+    path = Path(folder) / XLING_MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["lid_temperature"] = round(float(temperature), 4)
     if report is not None:

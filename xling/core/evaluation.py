@@ -28,7 +28,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from xling.core.detectors import LanguageDetector, normalize_lang_code
-from xling.core.encoders import Encoder, normalize_rows
+from xling.core.encoders import Encoder
+from xling.core.vectors import normalize_rows
 from xling.errors import DataError
 
 #: Longest input (in word pieces, special tokens included) the MLM evaluation feeds the model.

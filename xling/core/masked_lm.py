@@ -10,16 +10,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from xling.core.encoders import (
-    explain_load_failure,
-    quiet_model_loading,
-    resolve_model_source,
-)
+from xling.core.hf_loading import explain_load_failure, quiet_model_loading
+from xling.core.model_folders import E5_SMALL, XLING_MANIFEST, holds_model, resolve_model_source
 from xling.errors import ModelLoadError
 
 _WHAT = "masked LM"
@@ -65,7 +60,7 @@ def load_masked_lm_bundle(name_or_path: str) -> MaskedLM:
         ModelLoadError: as :func:`load_masked_lm`.
     """
     source = resolve_model_source(name_or_path, _WHAT)
-    if source.kind == "folder" and (Path(source.location) / "xling.json").is_file():
+    if source.kind == "folder" and holds_model(source.location, (XLING_MANIFEST,)):
         import torch
 
         from xling.core.model import XlingModel
@@ -157,3 +152,15 @@ def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     model.eval()
     return model, tokenizer
+
+
+def load_pretrained_masked_lm(name: str) -> tuple[Any, Any]:
+    """``(masked LM, tokenizer)`` to build an :class:`XlingModel` on: ``e5-small`` (embedded,
+    :func:`xling.core.e5.e5_masked_lm`), or a Hugging Face masked-LM folder or hub id (safetensors
+    only, no remote code), e.g. the seed's ``google-bert/bert-base-multilingual-cased``."""
+    if name == E5_SMALL:
+        from xling.core.e5 import e5_masked_lm
+
+        return e5_masked_lm()
+    model, tokenizer = load_masked_lm(name)
+    return model.train(), tokenizer

@@ -38,10 +38,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from xling.core.hf_loading import quiet_model_loading
+from xling.core.model_folders import XLING_MANIFEST
 from xling.core.model_spec import BackboneSpec
+from xling.core.vectors import softmax
 from xling.errors import ModelLoadError
 
-MANIFEST = "xling.json"
+#: The checkpoint's manifest (its one definition: :data:`xling.core.model_folders.XLING_MANIFEST`).
+MANIFEST = XLING_MANIFEST
 HEADS = "heads.safetensors"
 #: The seed's heads around the backbone: saved in :data:`HEADS`, trained at ``train.head_lr``.
 HEAD_MODULES = frozenset({"lang_embedding", "lid_head", "projection"})
@@ -74,22 +78,6 @@ def new_backbone(spec: BackboneSpec, tokenizer) -> nn.Module:
         pad_token_id=tokenizer.pad_token_id,
     )
     return BertForMaskedLM(config)
-
-
-def load_pretrained_masked_lm(name: str) -> tuple[nn.Module, object]:
-    """``(masked LM, tokenizer)`` to build an :class:`XlingModel` on: ``e5-small`` (embedded,
-    :func:`xling.core.e5.e5_masked_lm`), or a Hugging Face masked-LM folder or hub id (safetensors
-    only, no remote code), e.g. the seed's ``google-bert/bert-base-multilingual-cased``."""
-    from xling.core.encoders import E5_SMALL
-
-    if name == E5_SMALL:
-        from xling.core.e5 import e5_masked_lm
-
-        return e5_masked_lm()
-    from xling.core.masked_lm import load_masked_lm
-
-    model, tokenizer = load_masked_lm(name)
-    return model.train(), tokenizer
 
 
 class _VocabProjection(nn.Linear):
@@ -314,8 +302,6 @@ class XlingModel(nn.Module):
         """``(n, languages)`` probabilities from the language-ID head: the softmax of its logits
         divided by :attr:`lid_temperature` (fitted on dev texts by :mod:`xling.core.calibration`,
         so that 90 % means right about 9 times in 10)."""
-        from xling.core.calibration import softmax
-
         return softmax(self.language_logits(texts, batch_size), self.lid_temperature).astype(np.float32)
 
     def predict_languages(self, texts: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
@@ -341,8 +327,6 @@ class XlingModel(nn.Module):
             extra: more fields for ``xling.json`` (training recipe, metrics).
         """
         from safetensors.torch import save_file
-
-        from xling.core.encoders import quiet_model_loading
 
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -459,8 +443,6 @@ def _write_sentence_transformers_config(folder: Path, model: XlingModel) -> None
         from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
     except ImportError:
         return  # optional: the folder still works as an xling and HF model
-    from xling.core.encoders import quiet_model_loading
-
     hidden = model.backbone.config.hidden_size
     with tempfile.TemporaryDirectory() as scratch, quiet_model_loading():
         transformer = Transformer(str(folder))

@@ -5,10 +5,10 @@ The pieces, each usable alone (arrays in, arrays or records out, explicit ``seed
 
 - :func:`sample_collection`: up to ``max_texts`` texts of some languages, drawn by whole translation
   groups so that translations land on the map together;
-- :func:`project`: UMAP, PCA or t-SNE to ``dims`` coordinates;
+- :func:`project`: UMAP, PCA or t-SNE to ``dims`` coordinates (:mod:`xling.core.projection_methods`);
 - :func:`cross_lingual_p_at_1` and :func:`language_silhouette`: the two numbers shown above a map
-  (:class:`SpaceMetrics`);
-- :func:`nearest_neighbours`: cosine neighbours of one point;
+  (:class:`SpaceMetrics`), and :func:`nearest_neighbours`: cosine neighbours of one point
+  (:mod:`xling.core.space_metrics`);
 - :func:`write_projection_csv` and :func:`write_projector_tsv`: exports (a table of coordinates;
   TensorBoard projector ``vectors.tsv`` + ``metadata.tsv``);
 - :class:`ProjectionStore`: projections cached in memory and on disk, keyed by encoder, data,
@@ -26,9 +26,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,24 +33,35 @@ from typing import Any
 
 import numpy as np
 
-from xling.core.encoders import normalize_rows
+# The pure compute a map runs on lives in projection_methods and space_metrics; the tab and the CLI
+# read these names from here (exact_cosine_knn, warm_up_umap and the two scores are re-exported).
+from xling.core.projection_methods import (  # noqa: F401
+    DEFAULT_PARAMS,
+    METHOD_LABELS,
+    METHODS,
+    MIN_MAP_TEXTS,
+    exact_cosine_knn,
+    project,
+    warm_up_umap,
+)
+from xling.core.projection_store import ProjectionStore
+from xling.core.space_metrics import (  # noqa: F401
+    SpaceMetrics,
+    cross_lingual_p_at_1,
+    language_silhouette,
+    nearest_neighbours,
+    space_metrics,
+)
 from xling.data.spreadsheet import SpreadsheetWriter, spreadsheet_cell
 from xling.data.texts import TextCollection, make_collection
 from xling.errors import DataError, XlingError
 
-#: Projection methods, as the UI and the CLI name them.
-METHODS = ("umap", "pca", "tsne")
-METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
 #: The most sentences one map shows (UMAP/t-SNE stay interactive; the browser stays responsive).
 MAX_MAP_TEXTS = 5000
-#: A map needs at least this many sentences (UMAP and t-SNE need neighbours).
-MIN_MAP_TEXTS = 3
 #: Languages a map starts with when the corpus has them: a readable handful of scripts and families.
 DEFAULT_MAP_LANGUAGES = ("en", "de", "fr", "es", "ru", "ja", "zh", "ar", "hi", "sv")
 #: The largest seed a map takes (numpy's and scikit-learn's random states are 32-bit).
 MAX_SEED = 2**32 - 1
-#: Defaults of the method parameters (``project(..., **params)``).
-DEFAULT_PARAMS = {"umap": {"n_neighbors": 15, "min_dist": 0.1}, "pca": {}, "tsne": {"perplexity": 30.0}}
 
 #: ``progress(fraction, description)``: told as the job moves on (a UI turns it into a bar).
 ProgressFn = Callable[[float, str], None]
@@ -114,32 +122,6 @@ class MapPoint:
     z: float | None = None
 
 
-@dataclass(frozen=True)
-class SpaceMetrics:
-    """How a space is organised, for the chosen languages.
-
-    Args:
-        p_at_1: cross-lingual P@1: for each ordered language pair, the share of texts whose nearest
-            text of the other language is one of their translations; the mean over pairs (``None``
-            when no text has a translation in another chosen language).
-        per_pair: P@1 of each pair ``"de-fr"`` (queries in ``de``, searched among ``fr``).
-        queries: texts scored over all pairs.
-        silhouette: mean silhouette of the language labels on cosine distance, in [-1, 1]
-            (``None`` with fewer than two languages).
-        n_texts: texts measured.
-        n_languages: languages among them.
-    """
-
-    p_at_1: float | None
-    per_pair: dict[str, float]
-    queries: int
-    silhouette: float | None
-    n_texts: int
-    n_languages: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"p_at_1": self.p_at_1, "silhouette": self.silhouette, "queries": self.queries,
-                "n_texts": self.n_texts, "n_languages": self.n_languages, "per_pair": dict(self.per_pair)}
 
 
 @dataclass(frozen=True)
@@ -301,260 +283,6 @@ def map_points(sample: MapSample, coords: np.ndarray) -> list[MapPoint]:
             for n, (i, c) in enumerate(zip(sample.indices, coords))]
 
 
-# --------------------------------------------------------------------------- projection
-
-
-def project(vectors: np.ndarray, method: str, dims: int = 2, seed: int = 0, **params: Any) -> np.ndarray:
-    """Project ``vectors`` to ``dims`` coordinates.
-
-    Args:
-        vectors: ``(n, dim)`` rows (n >= 3).
-        method: ``pca`` (numpy SVD, signs fixed so the result is deterministic), ``tsne`` (sklearn,
-            cosine metric, PCA init; ``perplexity`` is capped below ``n``) or ``umap`` (umap-learn,
-            cosine metric; ``n_neighbors``, ``min_dist``). umap is imported here: its first import
-            takes seconds.
-        dims: 2 or 3.
-        seed: the random state of t-SNE and UMAP (PCA is exact).
-        **params: method parameters (see :data:`DEFAULT_PARAMS`); others are refused.
-
-    Returns:
-        ``(n, dims)`` float32.
-
-    Raises:
-        XlingError: an unknown method, bad ``dims``, too few rows, or an unknown parameter.
-
-    Example:
-        >>> x = np.random.default_rng(0).normal(size=(30, 5))
-        >>> project(x, "pca", dims=3).shape
-        (30, 3)
-    """
-    method = (method or "").strip().lower().replace("-", "")
-    if method not in METHODS:
-        raise XlingError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
-    if dims not in (2, 3):
-        raise XlingError(f"a map has 2 or 3 dimensions, not {dims}")
-    unknown = set(params) - set(DEFAULT_PARAMS[method])
-    if unknown:
-        raise XlingError(f"{METHOD_LABELS[method]} takes no parameter {', '.join(sorted(unknown))}")
-    x = np.asarray(vectors, dtype=np.float32)
-    if x.ndim != 2 or len(x) < MIN_MAP_TEXTS:
-        raise XlingError(f"a projection needs at least {MIN_MAP_TEXTS} vectors, got {len(x)}")
-    options = {**DEFAULT_PARAMS[method], **params}
-    if method == "pca":
-        out = _pca(x, dims)
-    elif method == "tsne":
-        out = _tsne(x, dims, seed, float(options["perplexity"]))
-    else:
-        out = _umap(x, dims, seed, int(options["n_neighbors"]), float(options["min_dist"]))
-    return np.asarray(out, dtype=np.float32)
-
-
-def _pca(x: np.ndarray, dims: int) -> np.ndarray:
-    features = x.shape[1]
-    if len(x) > features and dims < features:
-        # Many points: the top eigenvectors of the small (features x features) covariance are the
-        # principal axes. The product runs in float32 (the vectors' own precision), the
-        # eigensolver in float64 and only for the top ``dims`` (5,000 x 512: 28 ms, scikit-learn's
-        # randomized PCA ~50 ms, a full float64 eigh ~75 ms).
-        import scipy.linalg
-
-        centred32 = x.astype(np.float32) - x.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-        covariance = (centred32.T @ centred32).astype(np.float64)
-        _, vectors = scipy.linalg.eigh(covariance, subset_by_index=[features - dims, features - 1], driver="evr")
-        components = vectors[:, ::-1].T
-        centred = centred32
-    else:
-        centred = x.astype(np.float64) - x.mean(axis=0, keepdims=True)
-        components = np.linalg.svd(centred, full_matrices=False)[2][:dims]
-    # An SVD's signs are arbitrary: make each component's largest coefficient positive.
-    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
-    out = (centred @ (components * signs[:, None]).T.astype(centred.dtype)).astype(np.float64)
-    if out.shape[1] < dims:  # fewer features than dims: pad with zeros
-        out = np.hstack([out, np.zeros((len(out), dims - out.shape[1]))])
-    return out
-
-
-def _tsne(x: np.ndarray, dims: int, seed: int, perplexity: float) -> np.ndarray:
-    from sklearn.manifold import TSNE
-
-    # sklearn needs perplexity < n; (n - 1) / 3 keeps enough neighbours for tiny samples.
-    perplexity = max(1.0, min(perplexity, (len(x) - 1) / 3))
-    tsne = TSNE(n_components=dims, perplexity=perplexity, metric="cosine", init="pca",
-                random_state=seed, n_jobs=1, method="barnes_hut" if dims < 4 else "exact")
-    return tsne.fit_transform(x)
-
-
-def warm_up_umap() -> None:
-    """Import UMAP and compile its numba code on a tiny random sample (the first real map would
-    otherwise spend ~20 s of a 2-core machine on it; compiled code stays for the process)."""
-    sample = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
-    _umap(sample, 2, 0, n_neighbors=15, min_dist=0.1)
-
-
-def _umap(x: np.ndarray, dims: int, seed: int, n_neighbors: int, min_dist: float) -> np.ndarray:
-    import warnings
-
-    import umap  # seconds on first import (numba)
-
-    n_neighbors = max(2, min(n_neighbors, len(x) - 1))
-    # Spectral init needs more points than dimensions + 1; tiny samples start at random.
-    init = "spectral" if len(x) > dims + 2 and len(x) > n_neighbors + 1 else "random"
-    # Exact neighbours, computed here: UMAP would switch to NN-descent from 4,096 points, whose
-    # numba code compiles on first use (~20-40 s more on a 2-core machine the first time a map that
-    # large is drawn); an exact search over the at most 5,000 points a map holds takes ~0.3 s.
-    knn = exact_cosine_knn(x, n_neighbors) if len(x) > n_neighbors else None
-    # A fixed random_state makes umap run single-threaded anyway (it warns that n_jobs is ignored).
-    reducer = umap.UMAP(n_components=dims, n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine",
-                        random_state=seed, n_jobs=1, init=init, precomputed_knn=knn or (None, None, None))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*n_jobs.*")
-        warnings.filterwarnings("ignore", message=".*spectral.*")
-        warnings.filterwarnings("ignore", message=".*precomputed.*")
-        return reducer.fit_transform(x)
-
-
-def exact_cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` nearest rows by cosine distance, itself first (distance 0), as UMAP's
-    ``precomputed_knn`` takes them: ``(indices int32, distances float32)``, both ``(n, k)``.
-
-    The search tab's exact FAISS index (``flat``) over the normalised rows (10,000 x 512: ~1.1 s on
-    one thread, half a numpy matrix product with ``argpartition``).
-
-    Example:
-        >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
-        >>> exact_cosine_knn(x, 2)[0].tolist()
-        [[0, 1], [1, 0], [2, 1]]
-    """
-    from xling.core.search import build_index, search
-
-    unit = normalize_rows(x)
-    found = search(unit, build_index(unit, "flat"), k)
-    sims, indices = found.scores, found.indices
-    rows = np.arange(len(unit))
-    # Itself first, even among exact duplicates (which may tie with it or come before it).
-    order = np.argsort(indices != rows[:, None], axis=1, kind="stable")
-    indices, sims = np.take_along_axis(indices, order, axis=1), np.take_along_axis(sims, order, axis=1)
-    missing = indices[:, 0] != rows
-    indices[missing, 1:], sims[missing, 1:] = indices[missing, :-1], sims[missing, :-1]
-    indices[missing, 0] = rows[missing]
-    sims[:, 0] = 1.0
-    return indices.astype(np.int32), np.clip(1.0 - sims, 0.0, 2.0).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def cross_lingual_p_at_1(vectors: np.ndarray, langs: Sequence[str | None],
-                         groups: Sequence[str | None]) -> tuple[float | None, dict[str, float], int]:
-    """Cross-lingual P@1 between the languages present.
-
-    For each ordered pair (a, b) and each text of ``a`` with a translation in ``b`` (same group), the
-    nearest text of ``b`` by cosine is a hit when it is one of those translations. P@1 of a pair is
-    its hit rate; the score is the unweighted mean over pairs (the Tatoeba protocol on a shared pool).
-
-    Args:
-        vectors: ``(n, dim)`` rows (normalised here).
-        langs: language of each row (``None``: left out).
-        groups: translation group of each row (``None``: no translations).
-
-    Returns:
-        ``(mean P@1 or None, {"a-b": P@1}, number of queries)``.
-
-    Example:
-        >>> v = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], dtype="float32")
-        >>> cross_lingual_p_at_1(v, ["en", "de", "en", "de"], ["g1", "g1", "g2", "g2"])[0]
-        1.0
-    """
-    x = normalize_rows(vectors)
-    langs_arr = np.array([lang or "" for lang in langs], dtype=object)
-    groups_arr = np.array([g or "" for g in groups], dtype=object)
-    present = sorted({lang for lang in langs_arr if lang})
-    per_pair: dict[str, float] = {}
-    queries = 0
-    for a in present:
-        rows_a = np.flatnonzero(langs_arr == a)
-        for b in present:
-            if a == b:
-                continue
-            rows_b = np.flatnonzero(langs_arr == b)
-            groups_b = set(groups_arr[rows_b]) - {""}
-            query = rows_a[[g in groups_b for g in groups_arr[rows_a]]]
-            if len(query) == 0:
-                continue
-            nearest = rows_b[np.argmax(x[query] @ x[rows_b].T, axis=1)]
-            hits = groups_arr[nearest] == groups_arr[query]
-            per_pair[f"{a}-{b}"] = float(hits.mean())
-            queries += len(query)
-    mean = float(np.mean(list(per_pair.values()))) if per_pair else None
-    return mean, per_pair, queries
-
-
-def language_silhouette(vectors: np.ndarray, langs: Sequence[str | None], max_texts: int = 5000,
-                        seed: int = 0) -> float | None:
-    """Mean silhouette of the language labels on cosine distance (sklearn).
-
-    Near 1: languages form separate clusters (the space encodes language); near 0 or below:
-    languages are mixed (the space aligns meaning across languages).
-
-    Args:
-        vectors: ``(n, dim)`` rows.
-        langs: language of each row (``None``: left out).
-        max_texts: above this many rows, a seeded sample of this size is scored.
-        seed: the sampling seed.
-
-    Returns:
-        The score, or ``None`` with fewer than two languages or too few texts.
-
-    Example:
-        >>> v = np.array([[1, 0], [1, .1], [0, 1], [.1, 1]], dtype="float32")
-        >>> round(language_silhouette(v, ["en", "en", "de", "de"]), 2)
-        0.99
-    """
-    from sklearn.metrics import silhouette_score
-
-    known = np.array([i for i, lang in enumerate(langs) if lang])
-    if len(known) < MIN_MAP_TEXTS:
-        return None
-    labels = np.array([langs[i] for i in known])
-    if not 2 <= len(set(labels)) <= len(known) - 1:
-        return None
-    sample = max_texts if len(known) > max_texts else None
-    return float(silhouette_score(normalize_rows(vectors)[known], labels, metric="cosine",
-                                  sample_size=sample, random_state=seed))
-
-
-def space_metrics(vectors: np.ndarray, langs: Sequence[str | None], groups: Sequence[str | None],
-                  seed: int = 0) -> SpaceMetrics:
-    """Both numbers of a space as one :class:`SpaceMetrics`.
-
-    Example:
-        >>> v = np.array([[1, 0], [1, .1], [0, 1], [.1, 1]], dtype="float32")
-        >>> space_metrics(v, ["en", "de", "en", "de"], ["g1", "g1", "g2", "g2"]).p_at_1
-        1.0
-    """
-    p_at_1, per_pair, queries = cross_lingual_p_at_1(vectors, langs, groups)
-    return SpaceMetrics(p_at_1=p_at_1, per_pair=per_pair, queries=queries,
-                        silhouette=language_silhouette(vectors, langs, seed=seed),
-                        n_texts=len(vectors), n_languages=len({lang for lang in langs if lang}))
-
-
-def nearest_neighbours(vectors: np.ndarray, i: int, k: int = 10) -> list[tuple[int, float]]:
-    """The ``k`` rows nearest to row ``i`` by cosine, without ``i`` itself, nearest first.
-
-    Example:
-        >>> v = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype="float32")
-        >>> [j for j, _ in nearest_neighbours(v, 0, k=2)]
-        [1, 2]
-    """
-    x = normalize_rows(vectors)
-    if not 0 <= i < len(x):
-        raise XlingError(f"no point #{i}; the map has points #0 to #{len(x) - 1}")
-    scores = x @ x[i]
-    scores[i] = -np.inf
-    order = np.argsort(-scores, kind="stable")[: max(0, min(k, len(x) - 1))]
-    return [(int(j), float(scores[j])) for j in order]
-
-
 def neighbours_of(result: MapResult, i: int, k: int = 10, view: int = 0) -> list[Neighbour]:
     """Nearest neighbours of point ``i`` in ``result.views[view]``'s space (not the projection's).
 
@@ -663,81 +391,6 @@ def write_projector_tsv(folder: str | Path, vectors: np.ndarray, sample: MapSamp
 def _cell(value: str | None) -> str:
     # The projector splits on tabs and lines; a text holding either would shift its row.
     return " ".join((value or "").replace("\t", " ").split())
-
-
-# --------------------------------------------------------------------------- cache
-
-
-class ProjectionStore:
-    """Projections kept in memory (the most recent ``max_in_memory``) and as ``.npy`` files in
-    ``folder``, so redrawing a map, or the same map after a restart, costs no projection.
-
-    Thread-safe: one app shares a store between its users (keys hold no user data).
-
-    Args:
-        folder: where the files go (``None``: memory only).
-        max_in_memory: projections kept in memory.
-        shipped: a read-only folder looked in after ``folder`` (the default map's projections that
-            ship with the demo corpus, :func:`ship_default_map`).
-    """
-
-    def __init__(self, folder: str | Path | None, max_in_memory: int = 32, shipped: str | Path | None = None):
-        self.folder = Path(folder) if folder is not None else None
-        self.shipped = Path(shipped) if shipped is not None else None
-        self.max_in_memory = max_in_memory
-        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._guard = threading.Lock()
-
-    @staticmethod
-    def key(encoder_key: str, sample_key: str, method: str, dims: int, seed: int, params: dict[str, Any]) -> str:
-        """The cache key of a projection: everything its coordinates depend on.
-
-        Example:
-            >>> flat, deep = (ProjectionStore.key("usem3", "abc", "pca", dims, 0, {}) for dims in (2, 3))
-            >>> flat == deep
-            False
-        """
-        blob = json.dumps([encoder_key, sample_key, method, dims, seed, sorted(params.items())], default=str)
-        return hashlib.sha1(blob.encode()).hexdigest()[:24]
-
-    def get(self, key: str, n: int, dims: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        """The cached projection under ``key`` (``n`` rows of ``dims``), or ``compute()`` stored."""
-        with self._guard:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key]
-        coords = self._load(key, n, dims)
-        if coords is None:
-            coords = np.asarray(compute(), dtype=np.float32)
-            self._save(key, coords)
-        with self._guard:
-            self._memory[key] = coords
-            self._memory.move_to_end(key)
-            while len(self._memory) > self.max_in_memory:
-                self._memory.popitem(last=False)
-        return coords
-
-    def _path(self, key: str) -> Path | None:
-        return self.folder / f"{key}.npy" if self.folder is not None else None
-
-    def _load(self, key: str, n: int, dims: int) -> np.ndarray | None:
-        for path in (self._path(key), self.shipped / f"{key}.npy" if self.shipped is not None else None):
-            if path is None or not path.is_file():
-                continue
-            try:
-                coords = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
-                continue  # damaged: recompute
-            if coords.shape == (n, dims):
-                return coords.astype(np.float32)
-        return None
-
-    def _save(self, key: str, coords: np.ndarray) -> None:
-        from xling.core.embedding_cache import save_npy_atomic
-
-        path = self._path(key)
-        if path is not None:
-            save_npy_atomic(path, coords)
 
 
 # --------------------------------------------------------------------------- the whole job

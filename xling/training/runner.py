@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xling.core.model import HEAD_MODULES, MANIFEST, XlingModel, load_pretrained_masked_lm, mlm_head_of, new_backbone
+from xling.core.masked_lm import load_pretrained_masked_lm
+from xling.core.model import HEAD_MODULES, MANIFEST, XlingModel, mlm_head_of, new_backbone
 from xling.errors import XlingError
 from xling.training.callbacks import Callback, ProgressWriter
 from xling.training.config import ConfigError, TrainConfig

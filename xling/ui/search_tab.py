@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from xling.core.search import (
+from xling.core.corpus_search import (
     MAX_TOP_K,
     MiningResult,
     SearchRequest,
