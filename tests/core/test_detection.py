@@ -12,13 +12,12 @@ from xling.core.detection import (
     detectors_for,
     guesses_figure,
     label_spans,
-    language_name,
     missing_head_message,
-    script_of,
-    split_spans,
     summarise,
 )
 from xling.core.detectors import ELD, FASTTEXT, PY3LANGID, REFERENCE_DETECTORS
+from xling.core.spans import script_of, split_spans
+from xling.data.languages import language_name
 from xling.errors import DataError, ModelLoadError
 
 MIXED = "Ich komme gleich, warte bitte kurz. 今日はとても暑いですね。"
@@ -228,7 +227,8 @@ def test_fasttext_results_keep_their_json_keys(fasttext_detector):
 
 
 def _labelled(text: str, script: str, lang: str, prob: float):
-    from xling.core.detection import LabelledSpan, LanguageGuess, Span
+    from xling.core.detection import LabelledSpan, LanguageGuess
+    from xling.core.spans import Span
 
     return LabelledSpan(Span(0, len(text), text, script), LanguageGuess(lang, lang, prob))
 

@@ -28,7 +28,7 @@ def _entities(highlighted):
 
 
 def test_examples_cover_ten_scripts():
-    from xling.core.detection import split_spans
+    from xling.core.spans import split_spans
 
     scripts = {span.script for _, text in EXAMPLES for span in split_spans(text)}
     assert len(EXAMPLES) >= 10 and len(scripts) >= 10
