@@ -48,7 +48,7 @@ def test_map_table_csv_3d_and_projector(tmp_path: Path, capsys) -> None:
     assert rows[0] == ["text", "lang", "group", "x", "y", "z"] and {r[1] for r in rows[1:]} == {"en", "es"}
     metadata = (tmp_path / "tb" / "metadata.tsv").read_text(encoding="utf-8").splitlines()
     assert metadata[0] == "lang\tgroup\ttext" and len(metadata) == len(rows)
-    assert f"wrote {tmp_path / 'tb' / 'vectors.tsv'}" in text
+    assert f"wrote {tmp_path / 'tb' / 'tiny-xling-vectors.tsv'}" in text
 
 
 def test_map_json_file_of_an_upload(tmp_path: Path, parallel, write_jsonl, capsys) -> None:

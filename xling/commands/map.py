@@ -66,7 +66,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
                         "text,lang,group,x,y[,z] (with --compare, a second FILE-<encoder>.csv), or JSON "
                         "(metrics and points)")
     parser.add_argument("--projector", default=None, metavar="FOLDER",
-                        help="also write TensorBoard projector files (vectors.tsv, metadata.tsv) there")
+                        help="also write TensorBoard projector files (<encoder>-vectors.tsv per encoder, one metadata.tsv) there")
     add_json_flag(parser)
     parser.set_defaults(handler=_run_map)
 
@@ -83,7 +83,9 @@ def _run_map(args: argparse.Namespace, out: TextIO) -> int:
                          args.seed, params, progress=_stderr_progress())
     written = _write(result, args.out, collection.name)
     if args.projector:
-        written += _write_projector(result, Path(args.projector))
+        from xling.core.projection import write_map_exports
+
+        written += write_map_exports(result, Path(args.projector), csv=False)
     if args.json:
         return print_json({
             "command": "map", "corpus": collection.name, "languages": sorted(set(result.sample.langs) - {None}),
@@ -131,16 +133,6 @@ def _write(result: Any, path: Path, corpus: str) -> list[Path]:
         from xling.errors import DataError
 
         raise DataError(f"{path}: cannot write the map ({exc.strerror or exc})") from None
-
-
-def _write_projector(result: Any, folder: Path) -> list[Path]:
-    from xling.core.projection import encoder_slug, write_projector_tsv
-
-    written: list[Path] = []
-    for n, view in enumerate(result.views):
-        prefix = "" if len(result.views) == 1 else f"{encoder_slug(view.encoder)}-"
-        written += write_projector_tsv(folder, view.vectors, result.sample, prefix=prefix)
-    return written
 
 
 def _point_dict(point: Any) -> dict[str, Any]:

@@ -388,6 +388,30 @@ def write_projector_tsv(folder: str | Path, vectors: np.ndarray, sample: MapSamp
     return vectors_path, metadata_path
 
 
+def write_map_exports(result: MapResult, folder: str | Path, csv: bool = True) -> list[Path]:
+    """Every view of a map as files in ``folder``, the same from the CLI and the tab: per view
+    ``map-<encoder>.csv`` (the points, unless ``csv`` is false) and ``<encoder>-vectors.tsv``
+    (TensorBoard projector), and one ``metadata.tsv`` that every view's vectors share.
+
+    Example:
+        >>> [p.name for p in write_map_exports(result, "out")]   # doctest: +SKIP
+        ['map-usem3.csv', 'usem3-vectors.tsv', 'metadata.tsv']
+    """
+    folder = Path(folder)
+    paths: list[Path] = []
+    for n, view in enumerate(result.views):
+        slug = encoder_slug(view.encoder)
+        if csv:
+            paths.append(write_projection_csv(folder / f"map-{slug}.csv", result.points(n)))
+        vectors, metadata = write_projector_tsv(folder, view.vectors, result.sample, prefix=f"{slug}-")
+        paths.append(vectors)
+        if n == 0:
+            paths.append(metadata.replace(folder / "metadata.tsv"))
+        else:
+            metadata.unlink()
+    return paths
+
+
 def _cell(value: str | None) -> str:
     # The projector splits on tabs and lines; a text holding either would shift its row.
     return " ".join((value or "").replace("\t", " ").split())

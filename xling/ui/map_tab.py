@@ -302,18 +302,7 @@ def _caption(mapped: projection.MapResult, i: int) -> str:
 def _write_exports(mapped: projection.MapResult, root: Path) -> list[str]:
     key = hashlib.sha1(repr((mapped.sample.key, sorted(mapped.params.items()),
                              [v.encoder for v in mapped.views])).encode()).hexdigest()[:16]
-    folder = root / key
-    paths: list[Path] = []
-    for n, view in enumerate(mapped.views):
-        slug = projection.encoder_slug(view.encoder)
-        paths.append(projection.write_projection_csv(folder / f"map-{slug}.csv", mapped.points(n)))
-        vectors, metadata = projection.write_projector_tsv(folder, view.vectors, mapped.sample, prefix=f"{slug}-")
-        paths.append(vectors)
-        if n == 0:
-            paths.append(metadata.rename(folder / "metadata.tsv"))
-        else:
-            metadata.unlink()
-    return [str(p) for p in paths]
+    return [str(p) for p in projection.write_map_exports(mapped, root / key)]
 
 
 def _md(text: str) -> str:
