@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from xling.config import REPO_ROOT
-from xling.training import jobs
+from xling.training import jobs, run_folder
 from xling.training.config import TrainConfig
 from xling.training.jobs import Job, JobError, JobManager, JobStatus, validate_run_name
 
@@ -287,13 +287,13 @@ def test_a_huge_progress_file_is_read_once_in_bounded_memory(tmp_path):
     row = '{"step": %d, "max_steps": 10000000, "loss": 1.5, "time": 1.0, "padding": "%s"}\n'
     with (run_dir / "progress.jsonl").open("w") as handle:
         handle.write('{"event": "start", "step": 0, "time": 1.0}\n')
-        handle.write("x" * (2 * jobs.MAX_PROGRESS_LINE) + "\n")  # an over-long line: skipped
+        handle.write("x" * (2 * run_folder.MAX_PROGRESS_LINE) + "\n")  # an over-long line: skipped
         for step in range(1, 400_001):
             handle.write(row % (step, "p" * 180))
     assert (run_dir / "progress.jsonl").stat().st_size > 90 * 2**20
     manager = JobManager(tmp_path)
     status = manager.status("big")
-    assert status.step == 400_000 and len(status.rows) <= jobs.MAX_PROGRESS_ROWS
+    assert status.step == 400_000 and len(status.rows) <= run_folder.MAX_PROGRESS_ROWS
     assert status.rows[-1]["step"] == 400_000 and status.rows[0]["step"] == 1
     with (run_dir / "progress.jsonl").open("a") as handle:
         handle.write(row % (400_001, ""))
@@ -309,7 +309,7 @@ def test_resuming_with_more_steps_logs_in_proportion(tmp_path):
     manager.start(_config("short", steps=4, log_every=1))
     assert manager.wait("short", timeout=120).state == "finished"
     manager.resume("short", steps=400)
-    config = jobs._read_config(tmp_path / "short")
+    config = run_folder.read_config(tmp_path / "short")
     manager.stop("short")
     assert config.train.steps == 400 and config.train.log_every == log_every_for(400) == 2
 
@@ -341,13 +341,8 @@ def test_preview_command(tmp_path):
         "py -m xling.training --config c.yaml --no-progress-bar")
 
 
-def test_file_names_match_the_engine_and_no_torch_is_imported():
-    from xling.core.model import MANIFEST
-    from xling.training import runner
-
-    assert (jobs.STOP_FILE, jobs.CHECKPOINTS, jobs.TRAINER_STATE, jobs.MANIFEST) == (
-        runner.STOP_FILE, runner.CHECKPOINTS, runner.TRAINER_STATE, MANIFEST)
-    code = "import sys, xling.training.jobs; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+def test_job_control_and_the_run_folder_import_no_torch():
+    code = "import sys, xling.training.jobs, xling.training.run_folder; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
 

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from xling.training.callbacks import TqdmProgress
-    from xling.training.runner import RunControl, out_of_memory_message, train
+    from xling.training.engine import RunControl
+    from xling.training.runner import out_of_memory_message, train
 
     control = RunControl()
     signal.signal(signal.SIGTERM, control.request_stop)

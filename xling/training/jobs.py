@@ -48,18 +48,11 @@ from typing import Any
 
 from xling.errors import XlingError
 from xling.training.config import TrainConfig, log_every_for
+from xling.training.run_folder import (CONFIG_FILE, JOB_FILE, LOG_FILE, MANIFEST, METRICS_FILE, PROGRESS_FILE,
+                                       ROW_META, STOP_FILE, TERMINAL, Progress, ProgressReader, as_int,
+                                       checkpoint_step, is_number, latest_checkpoint, read_config, read_json,
+                                       temporary_name, write_atomic, write_config)
 
-# File names shared with the engine; repeated here (and checked equal by a test) so this module
-# stays free of torch: the runner imports it at module level.
-STOP_FILE = "STOP"
-CHECKPOINTS = "checkpoints"
-TRAINER_STATE = "trainer_state.pt"
-CONFIG_FILE = "config.yaml"
-PROGRESS_FILE = "progress.jsonl"
-JOB_FILE = "job.json"
-LOG_FILE = "log.txt"
-METRICS_FILE = "metrics.json"
-MANIFEST = "xling.json"
 LOCK_FILE = ".jobs.lock"
 
 #: Every state a run can be in.
@@ -68,11 +61,8 @@ STATES = ("running", "finished", "stopped", "failed", "not started")
 LOG_TAIL_LINES = 30
 MAX_RUN_NAME = 64
 
-# Keys of a progress row that are not loss components.
-_ROW_META = {"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"}
-_TERMINAL = {"finished", "stopped", "failed"}
 # What a start writes into a run's folder before its process exists (job.json comes after).
-_BEFORE_LAUNCH = {CONFIG_FILE, LOG_FILE, STOP_FILE, f".{CONFIG_FILE}.tmp"}
+_BEFORE_LAUNCH = {CONFIG_FILE, LOG_FILE, STOP_FILE, temporary_name(CONFIG_FILE)}
 
 
 class JobError(XlingError):
@@ -218,7 +208,7 @@ class Job:
         values["run_dir"] = str(self.run_dir)
         values["command"] = list(self.command)
         values["command_line"] = self.command_line
-        _write_atomic(self.run_dir / JOB_FILE, json.dumps(values, indent=1) + "\n")
+        write_atomic(self.run_dir / JOB_FILE, json.dumps(values, indent=1) + "\n")
 
     @classmethod
     def load(cls, run_dir: Path) -> Job | None:
@@ -336,7 +326,7 @@ class JobManager:
         self.python = python
         self.max_running = max_running
         self._processes: dict[int, subprocess.Popen] = {}  # pid -> the Popen of runs started here
-        self._readers: dict[Path, _ProgressReader] = {}  # progress.jsonl -> what has been read of it
+        self._readers: dict[Path, ProgressReader] = {}  # progress.jsonl -> what has been read of it
         self._readers_guard = threading.Lock()
 
     # ------------------------------------------------------------ commands
@@ -393,7 +383,7 @@ class JobManager:
             values = config.to_dict()
             values["output_dir"] = str(run_dir)
             config = TrainConfig.from_dict(values)
-            _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+            write_config(run_dir, config)
             return self._launch(config, run_dir, resumed=resume)
 
     def resume(self, run_name: str, *, steps: int | None = None) -> Job:
@@ -405,7 +395,7 @@ class JobManager:
         """
         run_dir = self.run_dir(run_name)
         self._refuse_if_not_a_run(run_name, run_dir)
-        config = _read_config(run_dir)
+        config = read_config(run_dir)
         if config is None:
             raise JobError(f"no run '{run_name}' to resume: its {CONFIG_FILE} is missing or invalid")
         if steps is not None:
@@ -455,7 +445,7 @@ class JobManager:
         deadline = time.time() + wait_s
         while True:
             alive = [s for s in self.list_runs() if self._process_alive(s.run_dir)]
-            if not any(s.state in _TERMINAL for s in alive) or time.time() >= deadline:
+            if not any(s.state in TERMINAL for s in alive) or time.time() >= deadline:
                 return alive
             time.sleep(0.1)
 
@@ -556,7 +546,7 @@ class JobManager:
         run_dir = self.run_dir(run_name)
         job = Job.load(run_dir)
         progress = self._progress(run_dir / PROGRESS_FILE, job.progress_offset if job else None)
-        checkpoint = _latest_checkpoint(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
         has_model = (run_dir / MANIFEST).is_file() or (run_dir / METRICS_FILE).is_file()
         pid = job.pid if job else progress.start.get("pid")
         alive = self._process_alive(run_dir, job, progress)
@@ -565,7 +555,7 @@ class JobManager:
 
         if job is None and not progress.events:
             state = "not started"
-        elif terminal in _TERMINAL:
+        elif terminal in TERMINAL:
             state = terminal
         elif alive:
             state = "running"
@@ -578,10 +568,10 @@ class JobManager:
             job = self._record_end(job, state, exit_code, (progress.end or {}).get("time"))
 
         last = progress.rows[-1] if progress.rows else {}
-        step = max([_int(last.get("step")), _int(progress.start.get("step")), _int((progress.end or {}).get("step"))])
+        step = max([as_int(last.get("step")), as_int(progress.start.get("step")), as_int((progress.end or {}).get("step"))])
         max_steps = last.get("max_steps") or progress.start.get("max_steps")
         if max_steps is None:  # nothing logged yet: the config says
-            config = _read_config(run_dir)
+            config = read_config(run_dir)
             max_steps = config.train.steps if config else None
         started = job.started if job else progress.start.get("time")
         ended = (job.ended if job else None) or ((progress.end or {}).get("time") if state != "running" else None)
@@ -600,17 +590,17 @@ class JobManager:
                 if error is None and not alive and exit_code is not None and exit_code < 0:
                     error = f"killed by {_signal_name(-exit_code)}"
                 error = error or "the process ended without a final event (crash or out of memory)"
-        metrics = _read_json(run_dir / METRICS_FILE) if state == "finished" else None
-        checkpoint_step = int(checkpoint.name.split("-")[1]) if checkpoint else None
+        metrics = read_json(run_dir / METRICS_FILE) if state == "finished" else None
+        at_step = checkpoint_step(checkpoint) if checkpoint else None
         status = JobStatus(
             run_name=run_name, run_dir=run_dir, state=state, step=step,
             max_steps=int(max_steps) if max_steps is not None else None,
-            losses={k: float(v) for k, v in last.items() if k not in _ROW_META and _is_number(v)},
+            losses={k: float(v) for k, v in last.items() if k not in ROW_META and is_number(v)},
             lr=_float(last.get("lr")), tokens_per_s=_float(last.get("tokens_per_s")),
             gpu_mem_gb=_float(progress.gpu_mem_gb), eta_s=eta, elapsed_s=elapsed, rows=tuple(progress.rows),
             metrics=metrics, headline=progress.headline if state == "finished" else {}, error=error,
             log_tail=log_tail, exit_code=exit_code, pid=pid, started=started,
-            command=job.command if job else (), checkpoint=checkpoint, checkpoint_step=checkpoint_step,
+            command=job.command if job else (), checkpoint=checkpoint, checkpoint_step=at_step,
             has_model=has_model, alive=alive,
         )
         return dataclasses.replace(status, message=_describe(status, preparing=not progress.start))
@@ -647,15 +637,15 @@ class JobManager:
 
     # ------------------------------------------------------------ processes
 
-    def _progress(self, path: Path, offset: int | None) -> _Progress:
+    def _progress(self, path: Path, offset: int | None) -> Progress:
         """``path`` parsed up to its end, reading only what was appended since the last call."""
         with self._readers_guard:
             if not path.is_file():  # only real runs get a reader: any run name may be asked about
                 self._readers.pop(path, None)
-                return _Progress()
+                return Progress()
             reader = self._readers.get(path)
             if reader is None or reader.offset != offset:
-                reader = self._readers[path] = _ProgressReader(path, offset)
+                reader = self._readers[path] = ProgressReader(path, offset)
             progress = reader.read()
             return dataclasses.replace(progress, rows=list(progress.rows))
 
@@ -669,7 +659,7 @@ class JobManager:
                 return code
         return job.exit_code
 
-    def _process_alive(self, run_dir: Path, job: Job | None = None, progress: _Progress | None = None) -> bool:
+    def _process_alive(self, run_dir: Path, job: Job | None = None, progress: Progress | None = None) -> bool:
         job = job if job is not None else Job.load(run_dir)
         if job is not None:
             return self._job_alive(job)
@@ -744,106 +734,6 @@ class JobManager:
 # ---------------------------------------------------------------------------- reading files
 
 
-@dataclass
-class _Progress:
-    """What ``progress.jsonl`` says, parsed so far: the file is read once, then only what was
-    appended (see :class:`_ProgressReader`)."""
-
-    events: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)  # thinned to at most MAX_PROGRESS_ROWS
-    start: dict[str, Any] = field(default_factory=dict)  # the current launch's start event
-    end: dict[str, Any] | None = None  # the current launch's last event, if written
-    headline: dict[str, float] = field(default_factory=dict)
-    gpu_mem_gb: float | None = None
-
-    def add(self, event: dict[str, Any], current: bool) -> None:
-        """Take one event; ``current``: it belongs to the launch being watched."""
-        self.events += 1
-        kind = event.get("event")
-        if kind is None and "step" in event:
-            self.rows.append(event)
-            if len(self.rows) > MAX_PROGRESS_ROWS:  # keep every other row (and the newest): curves stay whole
-                self.rows = self.rows[:-1:2] + self.rows[-1:]
-            if event.get("gpu_mem_gb") is not None:
-                self.gpu_mem_gb = event["gpu_mem_gb"]
-        elif kind == "start":
-            # A launch restarts from its checkpoint: rows an earlier launch logged past it are replaced.
-            resumed_at = _int(event.get("step"))
-            self.rows = [row for row in self.rows if _int(row.get("step")) <= resumed_at]
-            if current:
-                self.start, self.end = event, None
-        elif kind == "metrics":
-            self.headline = {k: v for k, v in event.items() if k not in {"event", "time"} and _is_number(v)}
-        elif kind in _TERMINAL and current:
-            self.end = event
-
-
-#: Loss-curve points kept per run, whatever the file's length (older ones are thinned).
-MAX_PROGRESS_ROWS = 4000
-#: Longer lines are no progress event (a real one is well under 1 kB): skipped unread.
-MAX_PROGRESS_LINE = 64 * 1024
-_READ_CHUNK = 1 << 20
-
-
-class _ProgressReader:
-    """Reads a ``progress.jsonl`` incrementally: each call parses only the bytes appended since the
-    last one, in bounded chunks, so a status poll costs the same on a run of 10 or 10 million lines
-    and memory stays bounded. Events at or past ``offset`` belong to the current launch; with no
-    offset (a run not started by a manager) the launch begins at the last ``start`` event."""
-
-    def __init__(self, path: Path, offset: int | None):
-        self.path, self.offset = path, offset
-        self.identity: tuple[int, int] | None = None
-        self.position = 0
-        self.progress = _Progress()
-
-    def read(self) -> _Progress:
-        try:
-            with self.path.open("rb") as handle:
-                info = os.fstat(handle.fileno())
-                if (info.st_dev, info.st_ino) != self.identity or info.st_size < self.position:
-                    self.identity, self.position, self.progress = (info.st_dev, info.st_ino), 0, _Progress()
-                handle.seek(self.position)
-                self._consume(handle)
-        except OSError:
-            return _Progress()
-        return self.progress
-
-    def _consume(self, handle) -> None:
-        pending, skipping = b"", False
-        while chunk := handle.read(_READ_CHUNK):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()  # an unfinished line: read again next time
-            for raw in lines:
-                at = self.position
-                self.position += len(raw) + 1
-                if skipping:
-                    skipping = False  # the end of an over-long line
-                elif len(raw) <= MAX_PROGRESS_LINE:
-                    self._parse(raw, at)
-            if len(pending) > MAX_PROGRESS_LINE:  # over-long: drop what was read, skip to its end
-                self.position += len(pending)
-                pending, skipping = b"", True
-        if skipping:
-            # Wait for the over-long line's end; its bytes so far are passed over for good.
-            self.position += len(pending)
-
-    def _parse(self, raw: bytes, at: int) -> None:
-        try:
-            event = json.loads(raw)
-        except (ValueError, RecursionError):
-            return  # not an event (a line of something else)
-        if isinstance(event, dict):
-            self.progress.add(event, self.offset is None or at >= self.offset)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     """The last ``lines`` lines of a log (progress-bar redraws collapsed to their last state)."""
     path = Path(path)
@@ -857,35 +747,6 @@ def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
         return []
     out = [line.rstrip("\r").split("\r")[-1].rstrip() for line in text.splitlines()]
     return [line for line in out if line][-lines:]
-
-
-def _read_config(run_dir: Path) -> TrainConfig | None:
-    try:
-        return TrainConfig.from_file(run_dir / CONFIG_FILE)
-    except XlingError:
-        return None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _latest_checkpoint(run_dir: Path) -> Path | None:
-    folder = run_dir / CHECKPOINTS
-    if not folder.is_dir():
-        return None
-    done = [p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name) and (p / TRAINER_STATE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _describe(status: JobStatus, *, preparing: bool = False) -> str:
@@ -929,12 +790,8 @@ def _is_valid_name(name: str) -> bool:
     return True
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _float(value: Any) -> float | None:
-    return float(value) if _is_number(value) else None
+    return float(value) if is_number(value) else None
 
 
 # ---------------------------------------------------------------------------- processes (POSIX)
