@@ -43,14 +43,15 @@ import pandas as pd
 
 from xling.config import REPO_ROOT, AppConfig
 from xling.core import map_figures, projection
-from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
+from xling.core.encoders import E5_SMALL, USEM3
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
 from xling.training.config import TrainConfig
-from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, format_duration, read_log_tail
+from xling.training.jobs import JobManager, JobStatus, format_duration, read_log_tail
+from xling.training.run_folder import CONFIG_FILE, LOG_FILE, holds_model, read_config
 from xling.ui.components import ADVANCED_CLASS, shown_as, shown_errors
 
 logger = logging.getLogger("xling.ui")
@@ -63,8 +64,6 @@ DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "ru", "zh", "ja", "ar")
 POLL_SECONDS = 2.0
 #: Sentences on the before/after map.
 MAP_TEXTS = 300
-#: Files that make a run folder a model: an xling checkpoint, or a saved encoder (``task: encoder``).
-MODEL_MANIFESTS = (XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST)
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
@@ -405,7 +404,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         status = manager.status(name)
         if status.state != "finished" or status.metrics is None:
             return f"**{name}** is {status.state}: results come when it finishes.", hidden, gr.skip()
-        config = _config_of(status)
+        config = read_config(status.run_dir)
         before = _before_model(services, config)
         table = gr.Dataframe(value=_metrics_frame(status.metrics), visible=True)
         return (_results_markdown(status, config, before), table,
@@ -417,8 +416,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         if not name:
             return hidden
         status = manager.status(name)
-        config = _config_of(status)
-        if status.state != "finished" or not _has_model(status.run_dir) or config is None:
+        config = read_config(status.run_dir)
+        if status.state != "finished" or not holds_model(status.run_dir) or config is None:
             return hidden  # zero-shot runs make no model; stopped and failed ones none yet
         before = (before or "").strip() or _before_model(services, config)
         collection = _map_collection(config)
@@ -513,7 +512,7 @@ def _base_choices(services: Services) -> list[tuple[str, str]]:
     """A new model first, then the xling checkpoints of ``checkpoints/`` (finished runs among them)."""
     root = services.checkpoints
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and _has_model(p)) if root.is_dir() else []
+                   and holds_model(p)) if root.is_dir() else []
     default = services.config.masked_lm
     found = [default] + [name for name in found if name != default] if default in found else found
     return [NEW_MODEL, E5_BASE, *((name, name) for name in found)]
@@ -640,18 +639,6 @@ def _loss_figure(rows: Any, log_scale: bool, run: str = "") -> Any:
     return figure
 
 
-def _config_of(status: JobStatus) -> TrainConfig | None:
-    try:
-        return TrainConfig.from_file(status.run_dir / CONFIG_FILE)
-    except XlingError:
-        return None
-
-
-def _has_model(run_dir: Path) -> bool:
-    """A finished run left a model: an xling checkpoint or a saved encoder (``task: encoder``)."""
-    return any((run_dir / marker).is_file() for marker in MODEL_MANIFESTS)
-
-
 def _before_model(services: Services, config: TrainConfig | None) -> str:
     """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default
     encoder; for an encoder run, the encoder it extended (usem3 or a saved encoder)."""
@@ -705,7 +692,7 @@ def _results_markdown(status: JobStatus, config: TrainConfig | None, before: str
     shown = [f"{names.get(k, k)} **{v:.3f}**" for k, v in headline.items() if isinstance(v, (int, float))]
     if shown:
         lines.append("Means: " + " · ".join(shown) + ".")
-    if _has_model(status.run_dir):
+    if holds_model(status.run_dir):
         if config and config.task == "encoder":
             why = " (the encoder it extends)"
         else:
