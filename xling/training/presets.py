@@ -49,8 +49,9 @@ from pathlib import Path
 from typing import Any
 
 from xling.config import Paths
-from xling.data.corpus import (LabelledText, Segment, load_documents, load_segments, load_task, parse_jsonl,
-                               split_of, stable_id, write_jsonl)
+from xling.data.corpus import (MONO_FILE, PARALLEL_FILE, STATS_FILE, LabelledText, Segment, default_corpus,
+                               is_corpus, load_documents, load_segments, load_task, parse_jsonl, split_of, stable_id,
+                               task_file, write_jsonl)
 from xling.data.languages import normalise_language
 from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_COLUMNS, UPLOAD_SUFFIXES,
                               decode_text)
@@ -218,7 +219,7 @@ class DataReport:
     @property
     def written(self) -> bool:
         """The corpus folder exists (always, for a corpus source)."""
-        return (self.corpus / "parallel.jsonl").is_file()
+        return is_corpus(self.corpus)
 
 
 @dataclass(frozen=True)
@@ -543,14 +544,6 @@ def resolve_base_model(name: str | None, checkpoints: str | Path, *, download: b
 # ---------------------------------------------------------------------------- data
 
 
-def default_corpus(paths: Paths | None = None) -> Path:
-    """The corpus a run reads when none is named: the harvested one when it exists, else the demo."""
-    paths = paths or Paths.from_env()
-    if (paths.corpus_cache / "parallel.jsonl").is_file():
-        return paths.corpus_cache
-    return paths.demo_corpus
-
-
 def corpus_name(folder: str | Path, paths: Paths | None = None) -> str:
     """How the tab names a corpus folder: ``demo corpus``, ``harvested corpus`` or its path."""
     paths, folder = paths or Paths.from_env(), Path(folder)
@@ -572,7 +565,7 @@ def corpus_languages(folder: str | Path) -> list[str]:
     stats = _read_stats(folder)
     if stats and isinstance(stats.get("languages"), list):
         return sorted(stats["languages"])
-    if not (folder / "parallel.jsonl").is_file():
+    if not is_corpus(folder):
         return []
     return sorted({segment.lang for segment in load_segments(folder)})
 
@@ -596,14 +589,14 @@ def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True) 
         raise DataError(f"data source {source!r}: use one of {', '.join(DATA_SOURCES)}")
     preset = get_preset(request.preset)
     if source == "corpus":
-        folder = Path(request.data).expanduser() if request.data else default_corpus()
-        if not (folder / "parallel.jsonl").is_file():
-            raise DataError(f"{folder}: not a corpus folder (no parallel.jsonl)")
+        folder = Path(request.data).expanduser() if request.data else default_corpus(Paths.from_env())
+        if not is_corpus(folder):
+            raise DataError(f"{folder}: not a corpus folder (no {PARALLEL_FILE})")
         name = corpus_name(folder)
         if preset.task == "zero_shot":
-            path = folder / "tasks" / f"{request.task}.jsonl"
+            path = folder / task_file(request.task)
             if not path.is_file():
-                raise DataError(f"{name}: no labelled task {request.task!r} (tasks/{request.task}.jsonl)")
+                raise DataError(f"{name}: no labelled task {request.task!r} ({task_file(request.task)})")
             task_stats = ((_read_stats(folder) or {}).get("tasks") or {}).get(request.task)
             if path.stat().st_size > SCAN_LIMIT_BYTES and isinstance(task_stats, dict):
                 return _check_labelled_stats(request, name, folder, task_stats)
@@ -765,16 +758,16 @@ def _check_table(request: RunRequest, table: _Table, store: Path, source: str) -
     if labelled:
         tasks = tuple(LabelledText(group, lang, text, label, split) for group, lang, text, split, label in records)
         report = _check_labelled(request, table.name, folder, list(tasks), source)
-        pending = (("parallel.jsonl", segments), (f"tasks/{request.task}.jsonl", tasks))
+        pending = ((PARALLEL_FILE, segments), (task_file(request.task), tasks))
         return dataclasses.replace(report, _pending=pending)
     texts = [(s.lang, s.group, s.split) for s in segments]
     report = _count(request, table.name, folder, texts, source)
-    return dataclasses.replace(report, _pending=(("parallel.jsonl", segments),))
+    return dataclasses.replace(report, _pending=((PARALLEL_FILE, segments),))
 
 
 def _check_corpus(request: RunRequest, name: str, folder: Path) -> DataReport:
     """Counts of a corpus folder's training texts and pairs; a large corpus by its ``stats.json``."""
-    parallel = folder / "parallel.jsonl"
+    parallel = folder / PARALLEL_FILE
     stats = _read_stats(folder)
     if parallel.stat().st_size > SCAN_LIMIT_BYTES and stats and isinstance(stats.get("parallel"), dict):
         cap = int(request.max_texts_per_lang or 0)
@@ -788,7 +781,7 @@ def _check_corpus(request: RunRequest, name: str, folder: Path) -> DataReport:
             counts[lang] = segments + documents
         return _summarise(request, name, folder, counts, None, "corpus")
     texts = [(s.lang, s.group, s.split) for s in load_segments(folder, split="train")]
-    if (folder / "mono.jsonl").is_file():
+    if (folder / MONO_FILE).is_file():
         texts += [(d.lang, None, d.split) for d in load_documents(folder, split="train")]
     return _count(request, name, folder, texts, "corpus")
 
@@ -892,7 +885,7 @@ def _check_labelled_stats(request: RunRequest, name: str, folder: Path, stats: d
 
 def _read_stats(folder: Path) -> dict[str, Any] | None:
     try:
-        value = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        value = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None

@@ -41,11 +41,12 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT, AppConfig
+from xling.config import REPO_ROOT, AppConfig, Paths
 from xling.core import map_figures, projection
 from xling.core.encoders import E5_SMALL, USEM3
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
+from xling.data.corpus import default_corpus, is_corpus
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
@@ -164,7 +165,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     store = projection.app_store(services)
     paths = services.config.paths
     corpora = {"demo": paths.demo_corpus}
-    if (paths.corpus_cache / "parallel.jsonl").is_file():
+    if is_corpus(paths.corpus_cache):
         corpora["harvested"] = paths.corpus_cache
     language_choices = _language_choices(corpora["demo"])
     codes = [code for _, code in language_choices]
@@ -671,7 +672,7 @@ def _short(services: Services, name: str) -> str:
 
 
 def _map_collection(config: TrainConfig):
-    folder = Path(config.data.corpus) if config.data.corpus else presets.default_corpus()
+    folder = Path(config.data.corpus) if config.data.corpus else default_corpus(Paths.from_env())
     try:
         return load_corpus_collection(folder, split="test", languages=config.data.languages or None)
     except DataError:  # a small upload may hold no test split: map what there is
