@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from xling.config import REPO_ROOT
-from xling.training import jobs, run_folder
+from xling.training import jobs, processes, run_folder
 from xling.training.config import TrainConfig
-from xling.training.jobs import Job, JobError, JobManager, JobStatus, validate_run_name
+from xling.training.job_records import Job, JobError, JobStatus, validate_run_name
+from xling.training.jobs import JobManager
 
 SMOKE = REPO_ROOT / "configs" / "smoke.yaml"
 STEPS = 60  # ~45 ms a step on one CPU thread: the run stays up long enough to be stopped
@@ -79,7 +80,7 @@ def life(tmp_path_factory) -> Life:
         group_signal_error = None
     except ProcessLookupError as exc:
         group_signal_error = type(exc)
-    group_left = jobs._group_members(first.pgid)
+    group_left = processes.group_members(first.pgid)
     second = manager.resume("life")
     finished = manager.wait("life", timeout=120)
     return Life(root, first, str(refused.value), str(refused_after_restart.value), running, reattached, stopped,
@@ -195,7 +196,7 @@ def _adopt(root: Path, name: str, script: str) -> tuple[subprocess.Popen, Job]:
     command = ("sh", "-c", script, "xling.training", "--config", str(run_dir / "config.yaml"))
     process = subprocess.Popen(command, start_new_session=True)
     job = Job(run_name=name, run_dir=run_dir, pid=process.pid, pgid=process.pid, command=command,
-              started=time.time(), proc_start=jobs._proc_stat(process.pid).start)
+              started=time.time(), proc_start=processes.proc_stat(process.pid).start)
     job.save()
     return process, job
 
@@ -205,13 +206,13 @@ def test_stop_kills_a_group_that_ignores_stop_and_sigterm(tmp_path):
     try:
         manager = JobManager(tmp_path)
         time.sleep(0.2)  # let sh start its children
-        assert len(jobs._group_members(job.pgid)) == 3 and manager.status("stubborn").state == "running"
+        assert len(processes.group_members(job.pgid)) == 3 and manager.status("stubborn").state == "running"
         with pytest.raises(JobError, match="'stubborn'"):
             manager.start(_config("next", steps=5))
         started = time.time()
         status = manager.stop("stubborn", timeout=0.5, grace=0.5)
         assert time.time() - started < 10
-        assert jobs._group_members(job.pgid) == []
+        assert processes.group_members(job.pgid) == []
         assert status.state == "stopped" and "no checkpoint yet" in status.message
     finally:
         process.kill()
@@ -242,7 +243,7 @@ def test_a_job_file_naming_another_process_is_not_trusted(tmp_path, proc_start):
         run_dir = tmp_path / "forged"
         run_dir.mkdir()
         (run_dir / "config.yaml").write_text(_config("forged").to_yaml())
-        start = jobs._proc_stat(other.pid).start if proc_start == "real" else None
+        start = processes.proc_stat(other.pid).start if proc_start == "real" else None
         Job(run_name="forged", run_dir=run_dir, pid=other.pid, pgid=other.pid, command=("sleep", "60"),
             started=time.time(), proc_start=start).save()
         manager = JobManager(tmp_path)

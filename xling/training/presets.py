@@ -58,7 +58,7 @@ from xling.data.texts import (GROUP_COLUMNS, LANG_COLUMNS, MAX_TEXT_CHARS, TEXT_
 from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
 from xling.errors import DataError, XlingError
 from xling.training.config import TrainConfig, log_every_for
-from xling.training.jobs import validate_run_name
+from xling.training.job_records import validate_run_name
 
 #: Where data sources come from.
 DATA_SOURCES = ("corpus", "upload", "hub")

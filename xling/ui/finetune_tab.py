@@ -51,7 +51,8 @@ from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
 from xling.training.config import TrainConfig
-from xling.training.jobs import JobManager, JobStatus, format_duration, read_log_tail
+from xling.training.job_records import JobStatus, format_duration
+from xling.training.jobs import JobManager, read_log_tail
 from xling.training.run_folder import CONFIG_FILE, LOG_FILE, holds_model, read_config
 from xling.ui.components import ADVANCED_CLASS, shown_as, shown_errors
 
