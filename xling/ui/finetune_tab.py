@@ -47,6 +47,7 @@ from xling.core.encoders import E5_SMALL, USEM3
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.corpus import default_corpus, is_corpus
+from xling.data.intake import corpus_languages
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
@@ -531,7 +532,7 @@ def _with(choices: list[str], current: str | None) -> list[str]:
 
 def _language_choices(folder: Path) -> list[tuple[str, str]]:
     try:
-        codes = presets.corpus_languages(folder)
+        codes = corpus_languages(folder)
     except XlingError:
         codes = []
     return sorted(((map_figures.language_label(code), code) for code in codes), key=lambda item: item[0].casefold())
