@@ -29,10 +29,11 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from tests.conftest import services_with  # noqa: E402
 from tests.ui.conftest import build_tab, launch, output_value, plot_figure  # noqa: E402
 from xling.config import AppConfig  # noqa: E402
+from xling.training.access import DeploymentGate, deployment_gate  # noqa: E402
 from xling.training.job_records import JobStatus  # noqa: E402
 from xling.training.jobs import JobManager  # noqa: E402
 from xling.ui import finetune_tab  # noqa: E402
-from xling.ui.finetune_tab import DeploymentGate, create_finetune_tab, deployment_gate  # noqa: E402
+from xling.ui.finetune_tab import create_finetune_tab  # noqa: E402
 
 LANGS = ["de", "en", "es", "fr", "ru", "zh"]
 WATCH = {"progress": 0, "stats": 1, "plot": 2, "log": 3, "runs": 4, "watched": 5}  # /run_status outputs

@@ -14,7 +14,8 @@ reference encoder, beside the new checkpoint; PCA of a few hundred test sentence
 model, so every other tab's picker lists it when next opened.
 
 Public deployment: when ``SPACE_ID`` is set (a Hugging Face Space), Start, Stop and Resume work only
-with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is read-only and says why.
+with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is read-only and says why
+(the policy: :class:`xling.training.access.DeploymentGate`).
 
 Events by API name: ``/preview_command``, ``/start_run``, ``/stop_run``, ``/resume_run``,
 ``/run_status``, ``/run_metrics``, ``/before_after_map``.
@@ -28,20 +29,18 @@ Example:
 
 from __future__ import annotations
 
-import hmac
 import html
 import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT, AppConfig, Paths
+from xling.config import REPO_ROOT, Paths
 from xling.core import map_figures, projection
 from xling.core.encoders import E5_SMALL, USEM3
 from xling.core.services import Services
@@ -51,6 +50,7 @@ from xling.data.intake import corpus_languages
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError, XlingError
 from xling.training import presets
+from xling.training.access import deployment_gate
 from xling.training.config import TrainConfig
 from xling.training.job_records import JobStatus, format_duration
 from xling.training.jobs import JobManager, read_log_tail
@@ -90,60 +90,6 @@ DATA_HELP = (
     "to link translations (rows of one group translate each other; needed by the contrastive and teacher presets); "
     "optional `split` (train/dev/test). Zero-shot transfer reads labelled JSONL: `text`, `lang`, `label`.</span>"
 )
-
-
-# --------------------------------------------------------------------------- the public-deployment gate
-
-
-@dataclass(frozen=True)
-class DeploymentGate:
-    """Who may start, stop and resume runs.
-
-    On a public deployment (``public``) only a user who gives ``admin_token``; with no token
-    configured, nobody (the tab is read-only). Elsewhere (a laptop, a lab machine) everybody.
-    The token is never shown or logged (``repr`` leaves it out).
-    """
-
-    public: bool = False
-    admin_token: str | None = field(default=None, repr=False)
-
-    @property
-    def read_only(self) -> bool:
-        return self.public and not self.admin_token
-
-    def notice(self) -> str:
-        """One line for the page: why the controls are locked or need a token (empty when they are open)."""
-        if self.read_only:
-            return ("**Read-only**: this is a public deployment (`SPACE_ID` is set) and no `XLING_ADMIN_TOKEN` is "
-                    "configured, so runs can be watched here but not started, stopped or resumed.")
-        if self.public:
-            return "**Public deployment**: starting, stopping and resuming runs needs the admin token."
-        return ""
-
-    def check(self, given: str | None) -> None:
-        """Raise :class:`~xling.errors.XlingError` unless ``given`` may control runs."""
-        if not self.public:
-            return
-        if not self.admin_token:
-            raise XlingError("read-only: this public deployment has no XLING_ADMIN_TOKEN configured, so runs "
-                             "cannot be started, stopped or resumed here")
-        if not given:
-            raise XlingError("enter the admin token to start, stop or resume runs on this public deployment")
-        if not hmac.compare_digest(given.encode("utf-8"), self.admin_token.encode("utf-8")):
-            raise XlingError("wrong admin token")
-
-
-def deployment_gate(config: AppConfig) -> DeploymentGate:
-    """The gate of an app's settings (``SPACE_ID`` and ``XLING_ADMIN_TOKEN``, read by
-    :meth:`xling.config.AppConfig.from_env`).
-
-    Example:
-        >>> deployment_gate(AppConfig.from_env({"SPACE_ID": "me/xling"})).read_only
-        True
-        >>> deployment_gate(AppConfig.from_env({})).public
-        False
-    """
-    return DeploymentGate(public=config.public, admin_token=config.admin_token)
 
 
 # --------------------------------------------------------------------------- the tab
