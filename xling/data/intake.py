@@ -15,7 +15,7 @@ No torch, no gradio, nothing of :mod:`xling.training` here: the presets
 (:mod:`xling.training.presets`) say what a run needs.
 
 Example:
-    >>> report = inspect_data(DataNeeds(languages=("de", "en")), "unused")      # doctest: +SKIP
+    >>> report = inspect_data(DataNeeds(languages=("de", "en")), "unused", paths=Paths.from_env())  # doctest: +SKIP
     >>> report.summary                                                          # doctest: +SKIP
     'demo corpus: 2 languages, 1,149 training texts, 369 translation groups'
 """
@@ -127,9 +127,9 @@ class DataReport:
         return is_corpus(self.corpus)
 
 
-def corpus_name(folder: str | Path, paths: Paths | None = None) -> str:
+def corpus_name(folder: str | Path, paths: Paths) -> str:
     """How the tab names a corpus folder: ``demo corpus``, ``harvested corpus`` or its path."""
-    paths, folder = paths or Paths.from_env(), Path(folder)
+    folder = Path(folder)
     if folder.resolve() == paths.demo_corpus.resolve():
         return "demo corpus"
     if folder.resolve() == paths.corpus_cache.resolve():
@@ -153,12 +153,13 @@ def corpus_languages(folder: str | Path) -> list[str]:
     return sorted({segment.lang for segment in load_segments(folder)})
 
 
-def inspect_data(needs: DataNeeds, store: str | Path, *, fetch: bool = True) -> DataReport:
+def inspect_data(needs: DataNeeds, store: str | Path, *, paths: Paths, fetch: bool = True) -> DataReport:
     """Read and check a run's data for what it needs (nothing is written).
 
     Args:
         needs: the data source and what the run needs of it (:class:`DataNeeds`).
         store: where an upload or hub dataset would be written as a corpus folder.
+        paths: the app's folders: the default corpus (no ``needs.data``) and corpus names come from them.
         fetch: download a hub dataset to check it; without it (a preview) only the hub's reach and the
             ``datasets`` package are checked, and the dataset is checked when a run starts.
 
@@ -171,10 +172,10 @@ def inspect_data(needs: DataNeeds, store: str | Path, *, fetch: bool = True) -> 
     if source not in DATA_SOURCES:
         raise DataError(f"data source {source!r}: use one of {', '.join(DATA_SOURCES)}")
     if source == "corpus":
-        folder = Path(needs.data).expanduser() if needs.data else default_corpus(Paths.from_env())
+        folder = Path(needs.data).expanduser() if needs.data else default_corpus(paths)
         if not is_corpus(folder):
             raise DataError(f"{folder}: not a corpus folder (no {PARALLEL_FILE})")
-        name = corpus_name(folder)
+        name = corpus_name(folder, paths)
         if needs.labelled:
             path = folder / task_file(needs.task)
             if not path.is_file():

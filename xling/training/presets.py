@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xling.config import Paths
 from xling.data import intake
 from xling.data.intake import DataNeeds, DataReport
 from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, XLING_CHECKPOINT_MARKER
@@ -324,7 +325,7 @@ def suggest_run_name(preset: str, taken: Iterable[str] = ()) -> str:
 
 
 def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = False,
-             cuda_devices: Callable[[], int] | None = None) -> RunPlan:
+             cuda_devices: Callable[[], int] | None = None, paths: Paths | None = None) -> RunPlan:
     """Check a request and build its config: what "Preview command" shows and "Start" launches.
 
     Args:
@@ -334,6 +335,7 @@ def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = Fals
             written (Preview).
         cuda_devices: counts visible CUDA devices (default: :func:`xling.training.jobs.visible_cuda_devices`),
             to refuse ``device: cuda`` on a machine without one before a run is started.
+        paths: the folders the default corpus comes from (``None``: :meth:`Paths.from_env`, as the CLI).
 
     Returns:
         A :class:`RunPlan`.
@@ -369,7 +371,7 @@ def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = Fals
         raise PresetError(f"{preset.label}: this preset continues a checkpoint; choose a base model (e.g. xling-mini)")
     if preset.task == "zero_shot" and request.task not in TRANSFER_TASKS:
         raise PresetError(f"zero-shot task {request.task!r}: use one of {', '.join(TRANSFER_TASKS)}")
-    data = inspect_data(request, checkpoints / DATA_FOLDER, fetch=write)
+    data = inspect_data(request, checkpoints / DATA_FOLDER, fetch=write, paths=paths)
     if write:
         data = intake.write_data(data)
     config = build_config(request, data, base, output_dir=checkpoints / request.run_name)
@@ -493,7 +495,8 @@ def data_needs(request: RunRequest) -> DataNeeds:
         teacher_pairs=request.preset in {"teacher", "encoder"})
 
 
-def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True) -> DataReport:
+def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True,
+                 paths: Paths | None = None) -> DataReport:
     """Read and check the request's data for its preset (nothing is written).
 
     Args:
@@ -501,10 +504,11 @@ def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True) 
         store: where an upload or hub dataset would be written as a corpus folder.
         fetch: download a hub dataset to check it; without it (a preview) only the hub's reach and the
             ``datasets`` package are checked, and the dataset is checked when a run starts.
+        paths: the folders the default corpus comes from (``None``: :meth:`Paths.from_env`, as the CLI).
 
     Raises:
         DataError: the message names the problem: a missing file, unknown columns, no language
             column, empty data, a language with no texts, too few translation pairs or labelled
             examples, a hub id while offline.
     """
-    return intake.inspect_data(data_needs(request), store, fetch=fetch)
+    return intake.inspect_data(data_needs(request), store, fetch=fetch, paths=paths or Paths.from_env())

@@ -39,7 +39,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, Paths
 from xling.core import map_figures, projection
 from xling.core.encoders import E5_SMALL
 from xling.core.services import Services
@@ -250,7 +250,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         with shown_as(scrub):
             _check_base(services, base_model)
             request = _request(corpora, **form)
-            plan = presets.plan_run(request, manager.root)
+            plan = presets.plan_run(request, manager.root, paths=Paths.from_env())
             return tuple(scrub(text) for text in (
                 manager.preview(plan.config), plan.config.to_yaml(),
                 f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and "
@@ -264,7 +264,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
             _check_base(services, base_model)
-            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True)
+            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True, paths=Paths.from_env())
             job = manager.start(plan.config)
         note = f"Started **{job.run_name}** (process {job.pid}) on {plan.data.summary}."
         return (note, scrub(job.command_line), scrub(plan.config.to_yaml()), *_watch(job.run_name))
