@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from xling.config import Paths
 from xling.errors import XlingError
 
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, control.request_stop)
     callbacks = [] if args.no_progress_bar else [TqdmProgress()]
     try:
-        result = train(config, callbacks, control)
+        result = train(config, callbacks, control, paths=Paths.from_env())
     except XlingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

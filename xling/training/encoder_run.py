@@ -77,7 +77,7 @@ class EncoderRun(Engine):
         if self.accelerator is not None:
             raise XlingError("task encoder runs as one process: start it without accelerate launch")
         seed_everything(loop.seed)
-        self.corpus = resolve_corpus(config.data.corpus)
+        self.corpus = resolve_corpus(config.data.corpus, self.paths)
         texts, groups, languages = read_training_texts(self.corpus, config.data.languages, False,
                                                        config.data.max_texts_per_lang)
         if settings.pivot not in languages:

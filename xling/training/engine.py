@@ -9,7 +9,8 @@ task with another network subclasses it (:class:`~xling.training.encoder_run.Enc
 
 Example:
     >>> from xling.training.config import TrainConfig
-    >>> Engine(TrainConfig.from_file("configs/smoke.yaml"), run_dir, [], RunControl()).run()  # doctest: +SKIP
+    >>> config = TrainConfig.from_file("configs/smoke.yaml")
+    >>> Engine(config, run_dir, [], RunControl(), Paths.from_env()).run()      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xling.config import Paths
 from xling.core.model import HEAD_MODULES, XlingModel, load_pretrained_masked_lm, mlm_head_of, new_backbone
 from xling.errors import XlingError
 from xling.training.callbacks import Callback
@@ -91,8 +93,10 @@ def warmup_then_linear(warmup: int, total: int):
 class Engine:
     """One training run of an xling model (``task: pretrain``); see the module docstring."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, callbacks: list[Callback], control: RunControl):
+    def __init__(self, config: TrainConfig, run_dir: Path, callbacks: list[Callback], control: RunControl,
+                 paths: Paths):
         self.config = config
+        self.paths = paths  # where the default corpus lies (data.corpus unset)
         self.run_dir = run_dir
         self.callbacks = callbacks
         self.control = control
@@ -134,7 +138,7 @@ class Engine:
     def _build(self) -> None:
         config, loop, obj = self.config, self.config.train, self.config.objectives
         seed_everything(loop.seed)
-        self.corpus = resolve_corpus(config.data.corpus)
+        self.corpus = resolve_corpus(config.data.corpus, self.paths)
         texts, groups, languages = read_training_texts(
             self.corpus, config.data.languages, config.data.use_mono, config.data.max_texts_per_lang
         )

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from xling.config import Paths
 from xling.training.callbacks import Callback, ProgressWriter
 from xling.training.config import TrainConfig
 from xling.training.data import resolve_corpus
@@ -36,9 +37,15 @@ from xling.training.run_folder import PROGRESS_FILE, STOP_FILE, write_config, wr
 ENGINES: dict[str, type[Engine]] = {"pretrain": Engine, "encoder": EncoderRun}
 
 
-def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunControl | None = None) -> RunResult:
-    """Run (or resume) a training run described by ``config``; see the module docstring."""
-    run_dir = config.run_dir
+def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunControl | None = None, *,
+          paths: Paths | None = None) -> RunResult:
+    """Run (or resume) a training run described by ``config``; see the module docstring.
+
+    ``paths`` gives the checkpoints folder (a config without ``output_dir`` runs in
+    ``<checkpoints>/<run_name>``) and the default corpus; ``None``: :meth:`Paths.from_env`.
+    """
+    paths = paths or Paths.from_env()
+    run_dir = config.run_dir_in(paths.checkpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STOP_FILE).unlink(missing_ok=True)
     write_config(run_dir, config)
@@ -46,8 +53,8 @@ def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunC
     control = control or RunControl()
     try:
         if config.task == "zero_shot":
-            return _run_transfer(config, run_dir, callbacks)
-        return ENGINES.get(config.task, Engine)(config, run_dir, callbacks, control).run()
+            return _run_transfer(config, run_dir, callbacks, paths)
+        return ENGINES.get(config.task, Engine)(config, run_dir, callbacks, control, paths).run()
     except BaseException as exc:
         tail = traceback.format_exc().strip().splitlines()[-12:]
         error = out_of_memory_message(exc) or f"{type(exc).__name__}: {exc}"
@@ -66,7 +73,7 @@ def out_of_memory_message(exc: BaseException) -> str | None:
             "length, then resume the run from its last checkpoint")
 
 
-def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback]) -> RunResult:
+def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback], paths: Paths) -> RunResult:
     """Objective 6: zero-shot transfer of a classifier trained on one language."""
     from xling.core.encoders import load_encoder
     from xling.data.corpus import load_task
@@ -74,7 +81,7 @@ def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callba
 
     settings = config.transfer
     seed_everything(config.train.seed)
-    corpus = resolve_corpus(config.data.corpus)
+    corpus = resolve_corpus(config.data.corpus, paths)
     rows = load_task(corpus, settings.task)
     encoder_name = settings.encoder or config.init.from_checkpoint
     encoder = load_encoder(encoder_name)
