@@ -34,3 +34,11 @@ def test_the_manifest_is_the_model_formats():
     from xling.core.model import MANIFEST
 
     assert run_folder.MANIFEST == MANIFEST
+
+
+def test_training_figures_round_trip_through_the_metrics():
+    figures = run_folder.TrainingFigures.measured(10, 4.04, 2000, "cpu", "fp32")
+    assert figures.to_dict() == {"steps": 10, "seconds": 4.0, "tokens": 2000, "tokens_per_s": 495.0, "device": "cpu",
+                                 "precision": "fp32"}
+    assert run_folder.TrainingFigures.of({"training": figures.to_dict()}) == figures
+    assert run_folder.TrainingFigures.of({"langid": {}}) is None and run_folder.TrainingFigures.of(None) is None

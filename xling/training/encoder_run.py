@@ -34,7 +34,8 @@ from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, teacher_student_loss
 from xling.training.engine import Engine, seed_everything, warmup_then_linear
-from xling.training.run_folder import TRAINER_STATE, latest_checkpoint, publish_model, write_metrics
+from xling.training.run_folder import (TRAINER_STATE, TrainingFigures, latest_checkpoint, publish_model,
+                                       write_metrics)
 from xling.training.teachers import (TEACHER_CACHE, TeacherPlan, VectorCache, cached_groups, choose_teachers,
                                      sample_pairs, texts_to_cache)
 
@@ -257,9 +258,7 @@ class EncoderRun(Engine):
                                     baselines=baselines, pivot=settings.pivot)
         if self.plan is not None:
             metrics["teachers"] = {"choice": self.plan.choice, "dev_p_at_1": self.plan.dev_p_at_1}
-        metrics["training"] = {"steps": step, "seconds": round(seconds, 1), "tokens": tokens,
-                               "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "device": str(self.device),
-                               "precision": self.precision}
+        metrics["training"] = TrainingFigures.measured(step, seconds, tokens, self.device, self.precision).to_dict()
         write_metrics(self.run_dir, metrics)
         publish_model(latest_checkpoint(self.run_dir), self.run_dir, manifest=ENCODER_MANIFEST)
         headline = {"retrieval_mean_p_at_1": metrics["retrieval"]["mean_p_at_1"]} if metrics.get("retrieval") else {}

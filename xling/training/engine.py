@@ -33,8 +33,8 @@ from xling.training.callbacks import Callback
 from xling.training.config import ConfigError, TrainConfig
 from xling.training.data import TrainingData, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, lid_loss, mlm_loss, teacher_student_loss
-from xling.training.run_folder import (CHECKPOINTS, STOP_FILE, TRAINER_STATE, checkpoint_folders, checkpoint_name,
-                                       latest_checkpoint, publish_model, write_metrics)
+from xling.training.run_folder import (CHECKPOINTS, STOP_FILE, TRAINER_STATE, TrainingFigures, checkpoint_folders,
+                                       checkpoint_name, latest_checkpoint, publish_model, write_metrics)
 
 #: Dev texts per language the final language-ID temperature is fitted on.
 CALIBRATION_TEXTS_PER_LANG = 100
@@ -450,9 +450,7 @@ class Engine:
         if self.config.adapters.enabled:
             metrics["adapters"] = evaluate_adapters(self.model, self.corpus, self.config.data.eval_texts_per_lang)
             use_adapter(self.model, None)
-        metrics["training"] = {"steps": step, "seconds": round(seconds, 1), "tokens": tokens,
-                               "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "device": str(self.device),
-                               "precision": self.precision}
+        metrics["training"] = TrainingFigures.measured(step, seconds, tokens, self.device, self.precision).to_dict()
         write_metrics(self.run_dir, metrics)
         publish_model(latest_checkpoint(self.run_dir), self.run_dir, half=self.config.train.save_half, model=self.model)
         if calibration is not None:

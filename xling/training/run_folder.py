@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -169,6 +170,41 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
     """A run's ``metrics.json``; ``None`` before the run finished."""
     return read_json(run_dir / METRICS_FILE)
+
+
+@dataclass(frozen=True)
+class TrainingFigures:
+    """How a run trained: the ``training`` entry of its ``metrics.json``, written by the engine and
+    read by the fine-tune tab.
+
+    Example:
+        >>> TrainingFigures.measured(10, 4.0, 2000, "cpu", "fp32").to_dict()["tokens_per_s"]
+        500.0
+    """
+
+    steps: int
+    seconds: float
+    tokens: int
+    tokens_per_s: float
+    device: str
+    precision: str
+
+    @classmethod
+    def measured(cls, steps: int, seconds: float, tokens: int, device: object, precision: str) -> TrainingFigures:
+        """The figures of ``steps`` steps over ``tokens`` tokens in ``seconds`` (rounded as written)."""
+        return cls(steps, round(seconds, 1), tokens, round(tokens / max(seconds, 1e-9), 1), str(device), precision)
+
+    @classmethod
+    def of(cls, metrics: dict[str, Any] | None) -> TrainingFigures | None:
+        """The figures in a run's metrics; ``None`` when they hold none (``?`` and 0 for missing values)."""
+        values = (metrics or {}).get("training") or {}
+        if not values:
+            return None
+        return cls(values.get("steps", 0), values.get("seconds", 0), values.get("tokens", 0),
+                   values.get("tokens_per_s", 0), values.get("device", "?"), values.get("precision", "?"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 # ---------------------------------------------------------------------------- progress

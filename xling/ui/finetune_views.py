@@ -28,7 +28,7 @@ from xling.data.texts import load_corpus_collection
 from xling.errors import DataError
 from xling.training.config import TrainConfig
 from xling.training.job_records import JobStatus, format_duration
-from xling.training.run_folder import holds_model
+from xling.training.run_folder import TrainingFigures, holds_model
 
 RUN_HEADERS = ["run", "state", "progress", "started", "status"]
 LOSS_LABELS = {"loss": "total (weighted)", "mlm": "masked LM", "lid": "language ID", "cl": "contrastive (InfoNCE)",
@@ -155,10 +155,10 @@ def map_collection(config: TrainConfig):
 def results_markdown(status: JobStatus, config: TrainConfig | None, before: str) -> str:
     metrics = status.metrics or {}
     lines = [f"**{status.run_name}** finished {status.step} steps."]
-    training = metrics.get("training") or {}
-    if training:
-        lines.append(f"{training.get('seconds', 0):,.0f} s on {training.get('device', '?')} "
-                     f"({training.get('precision', '?')}), {training.get('tokens_per_s', 0):,.0f} tokens/s.")
+    training = TrainingFigures.of(metrics)
+    if training is not None:
+        lines.append(f"{training.seconds:,.0f} s on {training.device} ({training.precision}), "
+                     f"{training.tokens_per_s:,.0f} tokens/s.")
     headline = status.headline
     names = {"langid_mean_accuracy": "language ID", "mlm_top1": "MLM top-1", "mlm_top5": "MLM top-5",
              "retrieval_mean_p_at_1": "retrieval P@1 (→ en)", "source_accuracy": "accuracy on the training language",
