@@ -86,7 +86,7 @@ def prepare(work: Path, steps: int) -> dict:
     from xling.core.encoders import quiet_model_loading
     from xling.core.model import XlingModel, new_backbone
     from xling.training.data import TrainingData, read_training_texts
-    from xling.training.runner import TOKENIZER_TEXTS_PER_LANG
+    from xling.training.engine import TOKENIZER_TEXTS_PER_LANG
     from xling.training.tokenizer import train_tokenizer
 
     config = bench_config(work, steps)

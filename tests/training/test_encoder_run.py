@@ -10,7 +10,8 @@ import pytest
 from xling.config import REPO_ROOT
 from xling.training.callbacks import Callback
 from xling.training.config import ConfigError, TrainConfig
-from xling.training.runner import latest_checkpoint, train
+from xling.training.run_folder import latest_checkpoint
+from xling.training.runner import train
 
 LANGS = ["en", "de", "sv", "hi"]
 

@@ -17,7 +17,7 @@ import pytest
 from tests.training.test_jobs import _config
 from tests.ui.test_finetune_tab import _start
 from xling.training.jobs import JobManager
-from xling.training.runner import CHECKPOINTS, latest_checkpoint
+from xling.training.run_folder import CHECKPOINTS, latest_checkpoint
 
 HOOK = textwrap.dedent('''
     import os
@@ -29,9 +29,9 @@ HOOK = textwrap.dedent('''
         if _kind == "kill-in-checkpoint":  # SIGKILL once the model files of checkpoint N are written
             import signal
 
-            from xling.training import runner
+            from xling.training import engine
 
-            _save_model = runner._Run._save_model
+            _save_model = engine.Engine._save_model
 
             def _killing_save(self, folder, extra):
                 _save_model(self, folder, extra)
@@ -39,7 +39,7 @@ HOOK = textwrap.dedent('''
                 if _count[0] == int(_when):
                     os.kill(os.getpid(), signal.SIGKILL)
 
-            runner._Run._save_model = _killing_save
+            engine.Engine._save_model = _killing_save
         elif _kind == "oom-at-step":  # the Nth optimiser step runs out of memory
             import torch
 

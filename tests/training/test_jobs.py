@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from xling.config import REPO_ROOT
-from xling.training import jobs
+from xling.training import jobs, processes, run_folder
 from xling.training.config import TrainConfig
-from xling.training.jobs import Job, JobError, JobManager, JobStatus, validate_run_name
+from xling.training.job_records import Job, JobError, JobStatus, validate_run_name
+from xling.training.jobs import JobManager
 
 SMOKE = REPO_ROOT / "configs" / "smoke.yaml"
 STEPS = 60  # ~45 ms a step on one CPU thread: the run stays up long enough to be stopped
@@ -79,7 +80,7 @@ def life(tmp_path_factory) -> Life:
         group_signal_error = None
     except ProcessLookupError as exc:
         group_signal_error = type(exc)
-    group_left = jobs._group_members(first.pgid)
+    group_left = processes.group_members(first.pgid)
     second = manager.resume("life")
     finished = manager.wait("life", timeout=120)
     return Life(root, first, str(refused.value), str(refused_after_restart.value), running, reattached, stopped,
@@ -195,7 +196,7 @@ def _adopt(root: Path, name: str, script: str) -> tuple[subprocess.Popen, Job]:
     command = ("sh", "-c", script, "xling.training", "--config", str(run_dir / "config.yaml"))
     process = subprocess.Popen(command, start_new_session=True)
     job = Job(run_name=name, run_dir=run_dir, pid=process.pid, pgid=process.pid, command=command,
-              started=time.time(), proc_start=jobs._proc_stat(process.pid).start)
+              started=time.time(), proc_start=processes.proc_stat(process.pid).start)
     job.save()
     return process, job
 
@@ -205,13 +206,13 @@ def test_stop_kills_a_group_that_ignores_stop_and_sigterm(tmp_path):
     try:
         manager = JobManager(tmp_path)
         time.sleep(0.2)  # let sh start its children
-        assert len(jobs._group_members(job.pgid)) == 3 and manager.status("stubborn").state == "running"
+        assert len(processes.group_members(job.pgid)) == 3 and manager.status("stubborn").state == "running"
         with pytest.raises(JobError, match="'stubborn'"):
             manager.start(_config("next", steps=5))
         started = time.time()
         status = manager.stop("stubborn", timeout=0.5, grace=0.5)
         assert time.time() - started < 10
-        assert jobs._group_members(job.pgid) == []
+        assert processes.group_members(job.pgid) == []
         assert status.state == "stopped" and "no checkpoint yet" in status.message
     finally:
         process.kill()
@@ -242,7 +243,7 @@ def test_a_job_file_naming_another_process_is_not_trusted(tmp_path, proc_start):
         run_dir = tmp_path / "forged"
         run_dir.mkdir()
         (run_dir / "config.yaml").write_text(_config("forged").to_yaml())
-        start = jobs._proc_stat(other.pid).start if proc_start == "real" else None
+        start = processes.proc_stat(other.pid).start if proc_start == "real" else None
         Job(run_name="forged", run_dir=run_dir, pid=other.pid, pgid=other.pid, command=("sleep", "60"),
             started=time.time(), proc_start=start).save()
         manager = JobManager(tmp_path)
@@ -287,13 +288,13 @@ def test_a_huge_progress_file_is_read_once_in_bounded_memory(tmp_path):
     row = '{"step": %d, "max_steps": 10000000, "loss": 1.5, "time": 1.0, "padding": "%s"}\n'
     with (run_dir / "progress.jsonl").open("w") as handle:
         handle.write('{"event": "start", "step": 0, "time": 1.0}\n')
-        handle.write("x" * (2 * jobs.MAX_PROGRESS_LINE) + "\n")  # an over-long line: skipped
+        handle.write("x" * (2 * run_folder.MAX_PROGRESS_LINE) + "\n")  # an over-long line: skipped
         for step in range(1, 400_001):
             handle.write(row % (step, "p" * 180))
     assert (run_dir / "progress.jsonl").stat().st_size > 90 * 2**20
     manager = JobManager(tmp_path)
     status = manager.status("big")
-    assert status.step == 400_000 and len(status.rows) <= jobs.MAX_PROGRESS_ROWS
+    assert status.step == 400_000 and len(status.rows) <= run_folder.MAX_PROGRESS_ROWS
     assert status.rows[-1]["step"] == 400_000 and status.rows[0]["step"] == 1
     with (run_dir / "progress.jsonl").open("a") as handle:
         handle.write(row % (400_001, ""))
@@ -309,7 +310,7 @@ def test_resuming_with_more_steps_logs_in_proportion(tmp_path):
     manager.start(_config("short", steps=4, log_every=1))
     assert manager.wait("short", timeout=120).state == "finished"
     manager.resume("short", steps=400)
-    config = jobs._read_config(tmp_path / "short")
+    config = run_folder.read_config(tmp_path / "short")
     manager.stop("short")
     assert config.train.steps == 400 and config.train.log_every == log_every_for(400) == 2
 
@@ -341,13 +342,8 @@ def test_preview_command(tmp_path):
         "py -m xling.training --config c.yaml --no-progress-bar")
 
 
-def test_file_names_match_the_engine_and_no_torch_is_imported():
-    from xling.core.model import MANIFEST
-    from xling.training import runner
-
-    assert (jobs.STOP_FILE, jobs.CHECKPOINTS, jobs.TRAINER_STATE, jobs.MANIFEST) == (
-        runner.STOP_FILE, runner.CHECKPOINTS, runner.TRAINER_STATE, MANIFEST)
-    code = "import sys, xling.training.jobs; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
+def test_job_control_and_the_run_folder_import_no_torch():
+    code = "import sys, xling.training.jobs, xling.training.run_folder; print(sorted({'torch', 'gradio'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
 

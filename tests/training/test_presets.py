@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import PARALLEL
 from xling.config import REPO_ROOT
 from xling.errors import DataError, XlingError
+from xling.data import intake
 from xling.training import presets
 from xling.training.config import ConfigError, TrainConfig
 from xling.training.presets import PRESETS, PresetError, RunRequest, default_request, plan_run
@@ -55,7 +56,7 @@ def test_every_preset_builds_a_valid_config_on_the_demo_corpus(key, root):
     assert Path(config.data.corpus) == DEMO
     if key == "zero_shot":
         assert config.task == "zero_shot" and config.transfer.epochs == 40 and config.transfer.encoder == "usem3"
-        assert config.transfer.train_lang == "en" and plan.data.labelled >= presets.MIN_LABELLED
+        assert config.transfer.train_lang == "en" and plan.data.labelled >= intake.MIN_LABELLED
     else:
         assert config.task == PRESETS[key].task and config.train.steps == 40 and config.train.batch_size == 8
         assert config.train.pair_batch_size == 16 and config.data.languages == LANGS
@@ -132,7 +133,7 @@ def test_an_upload_with_groups_trains_contrastive(tmp_path, write_jsonl, root):
             for n in range(4) for i, row in enumerate(PARALLEL) for lang, text in row.items()]
     path = write_jsonl("pairs.jsonl", rows)
     plan = plan_run(_request("contrastive", data_source="upload", data=str(path), languages=()), root)
-    assert plan.data.pairs >= presets.MIN_PAIRS and plan.config.objectives.contrastive_weight == 1.0
+    assert plan.data.pairs >= intake.MIN_PAIRS and plan.config.objectives.contrastive_weight == 1.0
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
@@ -179,7 +180,7 @@ def test_too_few_pairs_for_a_contrastive_run(root):
     with pytest.raises(DataError) as info:
         plan_run(_request("contrastive", max_texts_per_lang=5), root)
     text = str(info.value)
-    assert "too few translation pairs" in text and f"at least {presets.MIN_PAIRS}" in text and "β to 0" in text
+    assert "too few translation pairs" in text and f"at least {intake.MIN_PAIRS}" in text and "β to 0" in text
 
 
 def test_zero_shot_needs_labelled_examples(root, write_jsonl):
@@ -188,7 +189,7 @@ def test_zero_shot_needs_labelled_examples(root, write_jsonl):
     plan = plan_run(_request("zero_shot", data_source="upload", data=str(good), languages=()), root, write=True)
     folder = Path(plan.config.data.corpus)
     assert (folder / "tasks" / "uidomain.jsonl").is_file() and (folder / "parallel.jsonl").is_file()
-    assert plan.data.labelled >= presets.MIN_LABELLED
+    assert plan.data.labelled >= intake.MIN_LABELLED
     unlabelled = write_jsonl("plain.jsonl", [{"text": "x", "lang": "en"}])
     with pytest.raises(DataError, match="no label column"):
         plan_run(_request("zero_shot", data_source="upload", data=str(unlabelled), languages=()), root)
@@ -210,10 +211,10 @@ def test_large_corpora_are_checked_from_their_stats(tmp_path, root, monkeypatch)
     stats = {"languages": ["de", "en"], "parallel": {"de": {"train": 500}, "en": {"train": 800}},
              "mono": {"de": {"train": 1000}}}
     (folder / "stats.json").write_text(json.dumps(stats))
-    monkeypatch.setattr(presets, "SCAN_LIMIT_BYTES", 0)
+    monkeypatch.setattr(intake, "SCAN_LIMIT_BYTES", 0)
     report = plan_run(_request(data=str(folder), languages=("de", "en"), max_texts_per_lang=100), root).data
     assert report.texts_per_lang == {"de": 200, "en": 100} and report.pairs is None  # documents up to twice the cap
-    assert presets.corpus_languages(folder) == ["de", "en"]
+    assert intake.corpus_languages(folder) == ["de", "en"]
 
 
 def test_request_problems(root):

@@ -15,7 +15,8 @@ import pytest
 from xling.config import REPO_ROOT
 from xling.training.callbacks import Callback
 from xling.training.config import TrainConfig
-from xling.training.runner import STOP_FILE, latest_checkpoint, train
+from xling.training.run_folder import STOP_FILE, latest_checkpoint
+from xling.training.runner import train
 
 SMOKE = REPO_ROOT / "configs" / "smoke.yaml"
 

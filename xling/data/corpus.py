@@ -24,9 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from xling.config import Paths
 from xling.errors import DataError
 
 SPLITS = ("train", "dev", "test")
+#: A corpus folder's files (see the module docstring); a folder holding ``parallel.jsonl`` is a corpus.
+PARALLEL_FILE = "parallel.jsonl"
+MONO_FILE = "mono.jsonl"
+STATS_FILE = "stats.json"
+TASKS_FOLDER = "tasks"
+EVAL_FOLDER = "eval"
 #: Field metadata: a record field written only when it differs from its default.
 OPTIONAL = "xling_optional"
 
@@ -224,16 +231,37 @@ def _load(path: Path, record: type[Record], split: str | None) -> list[Record]:
     return rows
 
 
+def is_corpus(folder: str | Path) -> bool:
+    """Whether ``folder`` is a corpus folder (it holds ``parallel.jsonl``)."""
+    return (Path(folder) / PARALLEL_FILE).is_file()
+
+
+def default_corpus(paths: Paths) -> Path:
+    """The corpus read when none is named: the harvested one (``paths.corpus_cache``) when it
+    exists, else the demo corpus.
+
+    Example:
+        >>> default_corpus(Paths.from_env()).name                           # doctest: +SKIP
+        'corpus'
+    """
+    return paths.corpus_cache if is_corpus(paths.corpus_cache) else paths.demo_corpus
+
+
+def task_file(name: str) -> str:
+    """Where a labelled task lies in a corpus folder (``tasks/<name>.jsonl``)."""
+    return f"{TASKS_FOLDER}/{name}.jsonl"
+
+
 def load_segments(folder: str | Path, split: str | None = None) -> list[Segment]:
     """The parallel segments of a corpus folder, optionally of one split."""
-    return _load(Path(folder) / "parallel.jsonl", Segment, split)
+    return _load(Path(folder) / PARALLEL_FILE, Segment, split)
 
 
 def load_documents(folder: str | Path, split: str | None = None) -> list[MonoDocument]:
     """The monolingual documents of a corpus folder, optionally of one split."""
-    return _load(Path(folder) / "mono.jsonl", MonoDocument, split)
+    return _load(Path(folder) / MONO_FILE, MonoDocument, split)
 
 
 def load_task(folder: str | Path, name: str, split: str | None = None) -> list[LabelledText]:
     """A labelled task (``uidomain`` or ``cldr_entity``) of a corpus folder."""
-    return _load(Path(folder) / "tasks" / f"{name}.jsonl", LabelledText, split)
+    return _load(Path(folder) / task_file(name), LabelledText, split)

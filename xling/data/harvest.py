@@ -25,6 +25,8 @@ from typing import TextIO
 
 from xling.config import Paths
 from xling.data.corpus import (
+    MONO_FILE,
+    PARALLEL_FILE,
     PROSE,
     SPLITS,
     LabelledText,
@@ -380,8 +382,8 @@ def subset_corpus(corpus: Corpus, limits: DemoLimits) -> Corpus:
 def write_corpus(corpus: Corpus, folder: Path, eval_splits: Iterable[str] = ("dev", "test")) -> dict:
     """Write a corpus folder (see :mod:`xling.data.corpus`) and return its statistics."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_jsonl(folder / "parallel.jsonl", corpus.segments)
-    write_jsonl(folder / "mono.jsonl", corpus.documents)
+    write_jsonl(folder / PARALLEL_FILE, corpus.segments)
+    write_jsonl(folder / MONO_FILE, corpus.documents)
     for name, rows in corpus.tasks.items():
         write_jsonl(folder / "tasks" / f"{name}.jsonl", rows)
     for split in eval_splits:

@@ -69,15 +69,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    from xling.config import Paths
     from xling.training.callbacks import TqdmProgress
-    from xling.training.runner import RunControl, out_of_memory_message, train
+    from xling.training.engine import RunControl
+    from xling.training.runner import out_of_memory_message, train
 
     control = RunControl()
     signal.signal(signal.SIGTERM, control.request_stop)
     signal.signal(signal.SIGINT, control.request_stop)
     callbacks = [] if args.no_progress_bar else [TqdmProgress()]
     try:
-        result = train(config, callbacks, control)
+        result = train(config, callbacks, control, paths=Paths.from_env())
     except XlingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

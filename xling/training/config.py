@@ -284,9 +284,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _validate(self)
 
+    def run_dir_in(self, checkpoints: str | Path) -> Path:
+        """The run's folder: ``output_dir``, else ``<checkpoints>/<run_name>``."""
+        return Path(self.output_dir).expanduser() if self.output_dir else Path(checkpoints) / self.run_name
+
     @property
     def run_dir(self) -> Path:
-        return Path(self.output_dir).expanduser() if self.output_dir else Paths.from_env().checkpoints / self.run_name
+        """:meth:`run_dir_in` the checkpoints folder of :meth:`Paths.from_env` (for scripts and tests)."""
+        return self.run_dir_in(Paths.from_env().checkpoints)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

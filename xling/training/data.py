@@ -24,22 +24,22 @@ import numpy as np
 import torch
 
 from xling.config import Paths
-from xling.data.corpus import load_documents, load_segments
+from xling.data.corpus import MONO_FILE, PARALLEL_FILE, default_corpus, is_corpus, load_documents, load_segments
 from xling.errors import DataError
 
 
-def resolve_corpus(corpus: str | None) -> Path:
-    """The corpus folder a run reads: the one named, else the harvested cache, else the demo."""
+def resolve_corpus(corpus: str | None, paths: Paths | None = None) -> Path:
+    """The corpus folder a run reads: the one named, else the harvested cache, else the demo
+    (:func:`xling.data.corpus.default_corpus` of ``paths``; ``None``: :meth:`Paths.from_env`, for scripts)."""
     if corpus:
         folder = Path(corpus)
-        if not (folder / "parallel.jsonl").is_file():
-            raise DataError(f"{folder}: not a corpus folder (no parallel.jsonl); build one with python -m xling.data.harvest")
+        if not is_corpus(folder):
+            raise DataError(f"{folder}: not a corpus folder (no {PARALLEL_FILE}); build one with python -m xling.data.harvest")
         return folder
-    paths = Paths.from_env()
-    for folder in (paths.corpus_cache, paths.demo_corpus):
-        if (folder / "parallel.jsonl").is_file():
-            return folder
-    raise DataError("no corpus found: run python -m xling.data.harvest")
+    folder = default_corpus(paths or Paths.from_env())
+    if not is_corpus(folder):
+        raise DataError("no corpus found: run python -m xling.data.harvest")
+    return folder
 
 
 def temperature_weights(counts: Sequence[int], alpha: float) -> np.ndarray:
@@ -323,7 +323,7 @@ def read_training_texts(
             continue
         texts[seg.lang].append(seg.text)
         groups[seg.group][seg.lang] = seg.text
-    if use_mono and (folder / "mono.jsonl").is_file():
+    if use_mono and (folder / MONO_FILE).is_file():
         for doc in load_documents(folder, split="train"):
             if (not wanted or doc.lang in wanted) and not (max_per_lang and len(texts[doc.lang]) >= 2 * max_per_lang):
                 texts[doc.lang].append(doc.text)

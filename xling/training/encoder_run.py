@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +33,9 @@ from xling.core.usem3_torch import ENCODER_MANIFEST, USEM3_TORCH, TorchUsem3Enco
 from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
 from xling.training.objectives import info_nce, teacher_student_loss
-from xling.training.runner import (TRAINER_STATE, _Run, _seed_everything, latest_checkpoint, publish_model,
-                                  warmup_then_linear)
+from xling.training.engine import Engine, seed_everything, warmup_then_linear
+from xling.training.run_folder import (TRAINER_STATE, TrainingFigures, latest_checkpoint, publish_model,
+                                       write_metrics)
 from xling.training.teachers import (TEACHER_CACHE, TeacherPlan, VectorCache, cached_groups, choose_teachers,
                                      sample_pairs, texts_to_cache)
 
@@ -66,7 +66,7 @@ class MemoTeacher:
         return np.stack([self.cache[t] for t in texts])
 
 
-class EncoderRun(_Run):
+class EncoderRun(Engine):
     """One ``task: encoder`` run; the loop, saving, stopping and resuming are the engine's."""
 
     @property
@@ -77,8 +77,8 @@ class EncoderRun(_Run):
         config, loop, obj, settings = self.config, self.config.train, self.config.objectives, self.config.encoder
         if self.accelerator is not None:
             raise XlingError("task encoder runs as one process: start it without accelerate launch")
-        _seed_everything(loop.seed)
-        self.corpus = resolve_corpus(config.data.corpus)
+        seed_everything(loop.seed)
+        self.corpus = resolve_corpus(config.data.corpus, self.paths)
         texts, groups, languages = read_training_texts(self.corpus, config.data.languages, False,
                                                        config.data.max_texts_per_lang)
         if settings.pivot not in languages:
@@ -258,10 +258,8 @@ class EncoderRun(_Run):
                                     baselines=baselines, pivot=settings.pivot)
         if self.plan is not None:
             metrics["teachers"] = {"choice": self.plan.choice, "dev_p_at_1": self.plan.dev_p_at_1}
-        metrics["training"] = {"steps": step, "seconds": round(seconds, 1), "tokens": tokens,
-                               "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "device": str(self.device),
-                               "precision": self.precision}
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n")
+        metrics["training"] = TrainingFigures.measured(step, seconds, tokens, self.device, self.precision).to_dict()
+        write_metrics(self.run_dir, metrics)
         publish_model(latest_checkpoint(self.run_dir), self.run_dir, manifest=ENCODER_MANIFEST)
         headline = {"retrieval_mean_p_at_1": metrics["retrieval"]["mean_p_at_1"]} if metrics.get("retrieval") else {}
         if metrics.get("baseline_retrieval"):

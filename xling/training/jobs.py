@@ -15,7 +15,10 @@ on only reads files. A run lives in ``<root>/<run_name>/``:
 Everything is read back from disk, so a manager made after an app restart (or in another process)
 sees the same runs, re-attaches to a running one and still enforces one run at a time. A run
 started from a terminal with ``python -m xling.training`` is listed too (its pid comes from the
-``start`` event). Process control is POSIX (process groups; ``/proc`` where there is one).
+``start`` event). Process control is POSIX (process groups; ``/proc`` where there is one:
+:mod:`xling.training.processes`). The file names are :mod:`xling.training.run_folder`'s; run names,
+:class:`~xling.training.job_records.Job` and :class:`~xling.training.job_records.JobStatus` are
+:mod:`xling.training.job_records`'.
 
 Example:
     >>> from xling.training.config import TrainConfig, log_every_for
@@ -32,9 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
-import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -42,71 +43,25 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.errors import XlingError
 from xling.training.config import TrainConfig, log_every_for
+from xling.training.job_records import (Job, JobError, JobStatus, describe_status, is_valid_run_name, validate_run_name)
+from xling.training.processes import (group_runs, is_own_group, kill_group, proc_cmdline, proc_stat, runs_config,
+                                      send_signal, signal_name)
+from xling.training.run_folder import (CONFIG_FILE, JOB_FILE, LOG_FILE, MANIFEST, METRICS_FILE, PROGRESS_FILE,
+                                       ROW_META, STOP_FILE, TERMINAL, Progress, ProgressReader, as_int,
+                                       checkpoint_step, is_number, latest_checkpoint, read_config, read_json,
+                                       temporary_name, write_config)
 
-# File names shared with the engine; repeated here (and checked equal by a test) so this module
-# stays free of torch: the runner imports it at module level.
-STOP_FILE = "STOP"
-CHECKPOINTS = "checkpoints"
-TRAINER_STATE = "trainer_state.pt"
-CONFIG_FILE = "config.yaml"
-PROGRESS_FILE = "progress.jsonl"
-JOB_FILE = "job.json"
-LOG_FILE = "log.txt"
-METRICS_FILE = "metrics.json"
-MANIFEST = "xling.json"
 LOCK_FILE = ".jobs.lock"
 
-#: Every state a run can be in.
-STATES = ("running", "finished", "stopped", "failed", "not started")
 #: Lines of ``log.txt`` a failed run's status carries.
 LOG_TAIL_LINES = 30
-MAX_RUN_NAME = 64
 
-# Keys of a progress row that are not loss components.
-_ROW_META = {"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"}
-_TERMINAL = {"finished", "stopped", "failed"}
 # What a start writes into a run's folder before its process exists (job.json comes after).
-_BEFORE_LAUNCH = {CONFIG_FILE, LOG_FILE, STOP_FILE, f".{CONFIG_FILE}.tmp"}
-
-
-class JobError(XlingError):
-    """A run cannot be started, stopped or resumed; the message says why and what to do."""
-
-
-def validate_run_name(name: str) -> str:
-    """Return ``name`` if it is a safe run folder name, else raise :class:`JobError`.
-
-    Allowed: 1-64 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit, without
-    ``..``: no slashes, spaces or shell characters, so the name is always one plain folder.
-
-    Example:
-        >>> validate_run_name("smoke-2")
-        'smoke-2'
-        >>> validate_run_name("../etc")
-        Traceback (most recent call last):
-        ...
-        xling.training.jobs.JobError: run name '../etc': '/' is not allowed; use letters, digits, '.', '_' or '-'
-    """
-    if not isinstance(name, str) or not name:
-        raise JobError("run name: give a name (letters, digits, '.', '_' or '-')")
-    if len(name) > MAX_RUN_NAME:
-        raise JobError(f"run name '{name[:20]}...': at most {MAX_RUN_NAME} characters (it has {len(name)})")
-    bad = sorted(set(re.sub(r"[A-Za-z0-9._-]", "", name)), key=name.index)
-    if bad:
-        shown = " ".join(repr(c) for c in bad[:5])
-        raise JobError(f"run name {name!r}: {shown} {'is' if len(bad) == 1 else 'are'} not allowed; "
-                       "use letters, digits, '.', '_' or '-'")
-    if ".." in name:
-        raise JobError(f"run name {name!r}: '..' is not allowed")
-    if not name[0].isalnum():
-        raise JobError(f"run name {name!r}: must start with a letter or digit")
-    return name
+_BEFORE_LAUNCH = {CONFIG_FILE, LOG_FILE, STOP_FILE, temporary_name(CONFIG_FILE)}
 
 
 # ---------------------------------------------------------------------------- the command
@@ -171,139 +126,6 @@ def preview_command_line(config_path: str | Path, *, processes: int | None = Non
     return shlex.join(preview_command(config_path, processes=processes, python=python))
 
 
-# ---------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class Job:
-    """A launched run, as written to ``job.json``.
-
-    Args:
-        run_name, run_dir: the run and its folder.
-        pid: the launched process (the ``accelerate`` launcher for data-parallel runs).
-        pgid: its process group (its own: ``pgid == pid``); stop ends the whole group.
-        command: the command line, as a list.
-        started: launch time (Unix seconds).
-        state: ``running`` at launch; the final state once a manager has seen the process end.
-        resumed: whether this launch continued an earlier one.
-        progress_offset: the size of ``progress.jsonl`` at launch: events from this launch follow it.
-        proc_start: the process's start time in clock ticks since boot (Linux), so a recycled pid
-            is never taken for the run.
-        stop_requested: a stop was asked for (a process that then dies without a last event was stopped).
-        ended, exit_code: when the process ended and its exit status, once known (negative: the
-            signal that ended it).
-    """
-
-    run_name: str
-    run_dir: Path
-    pid: int
-    pgid: int
-    command: tuple[str, ...]
-    started: float
-    state: str = "running"
-    resumed: bool = False
-    progress_offset: int = 0
-    proc_start: int | None = None
-    stop_requested: bool = False
-    ended: float | None = None
-    exit_code: int | None = None
-
-    @property
-    def command_line(self) -> str:
-        return shlex.join(self.command)
-
-    def save(self) -> None:
-        """Write ``job.json`` atomically."""
-        values = dataclasses.asdict(self)
-        values["run_dir"] = str(self.run_dir)
-        values["command"] = list(self.command)
-        values["command_line"] = self.command_line
-        _write_atomic(self.run_dir / JOB_FILE, json.dumps(values, indent=1) + "\n")
-
-    @classmethod
-    def load(cls, run_dir: Path) -> Job | None:
-        """Read ``run_dir/job.json``; ``None`` when there is none or it is unreadable."""
-        try:
-            values = json.loads((run_dir / JOB_FILE).read_text(encoding="utf-8"))
-            known = {f.name for f in dataclasses.fields(cls)}
-            values = {k: v for k, v in values.items() if k in known}
-            values["run_dir"] = run_dir
-            values["command"] = tuple(values.get("command") or ())
-            return cls(**values)
-        except (OSError, ValueError, TypeError):
-            return None
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """Where a run stands, read from its folder: what the fine-tune tab shows.
-
-    Args:
-        run_name, run_dir: the run and its folder.
-        state: one of :data:`STATES`.
-        message: one line for a person ("stopped at step 15 of 80; resume continues from step 15").
-        step, max_steps: progress of the current (or last) launch.
-        losses: the latest value of each loss component (``mlm``, ``lid``, ``cl``, ``teacher``)
-            and their weighted sum ``loss``.
-        lr, tokens_per_s, gpu_mem_gb: from the latest progress row (``gpu_mem_gb`` on CUDA only).
-        eta_s: seconds left, while running.
-        elapsed_s: wall time of the current launch (so far, or until it ended).
-        rows: every progress row, one per logged step (a resumed run's rows continue the earlier
-            ones; rows a crashed launch logged past the step it was resumed from are dropped).
-        metrics: ``metrics.json`` of a finished run.
-        headline: the run's headline metrics (``langid_mean_accuracy``, ``mlm_top5``, ...).
-        error: what ended a failed run, when known.
-        log_tail: the last lines of ``log.txt`` of a failed run.
-        exit_code: the process's exit status when known (0 finished/stopped, 2 bad config or data,
-            1 crash, negative: killed by that signal).
-        pid, started, command: of the current (or last) launch.
-        checkpoint: the newest complete checkpoint (what resume continues from).
-        checkpoint_step: its step.
-        has_model: the run folder holds a finished model (it loads like any checkpoint).
-        alive: the run's process still exists (one that wrote its last event takes a moment to exit).
-    """
-
-    run_name: str
-    run_dir: Path
-    state: str
-    message: str = ""
-    step: int = 0
-    max_steps: int | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    lr: float | None = None
-    tokens_per_s: float | None = None
-    gpu_mem_gb: float | None = None
-    eta_s: float | None = None
-    elapsed_s: float | None = None
-    rows: tuple[dict[str, Any], ...] = ()
-    metrics: dict[str, Any] | None = None
-    headline: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    log_tail: tuple[str, ...] = ()
-    exit_code: int | None = None
-    pid: int | None = None
-    started: float | None = None
-    command: tuple[str, ...] = ()
-    checkpoint: Path | None = None
-    checkpoint_step: int | None = None
-    has_model: bool = False
-    alive: bool = False
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running"
-
-    @property
-    def fraction(self) -> float:
-        """Share of the steps done, in [0, 1]."""
-        return min(1.0, self.step / self.max_steps) if self.max_steps else 0.0
-
-    @property
-    def can_resume(self) -> bool:
-        """A stopped or failed run that a new launch can continue (or restart)."""
-        return self.state in {"stopped", "failed"}
-
-
 # ---------------------------------------------------------------------------- the manager
 
 
@@ -336,7 +158,7 @@ class JobManager:
         self.python = python
         self.max_running = max_running
         self._processes: dict[int, subprocess.Popen] = {}  # pid -> the Popen of runs started here
-        self._readers: dict[Path, _ProgressReader] = {}  # progress.jsonl -> what has been read of it
+        self._readers: dict[Path, ProgressReader] = {}  # progress.jsonl -> what has been read of it
         self._readers_guard = threading.Lock()
 
     # ------------------------------------------------------------ commands
@@ -393,7 +215,7 @@ class JobManager:
             values = config.to_dict()
             values["output_dir"] = str(run_dir)
             config = TrainConfig.from_dict(values)
-            _write_atomic(run_dir / CONFIG_FILE, config.to_yaml())
+            write_config(run_dir, config)
             return self._launch(config, run_dir, resumed=resume)
 
     def resume(self, run_name: str, *, steps: int | None = None) -> Job:
@@ -405,7 +227,7 @@ class JobManager:
         """
         run_dir = self.run_dir(run_name)
         self._refuse_if_not_a_run(run_name, run_dir)
-        config = _read_config(run_dir)
+        config = read_config(run_dir)
         if config is None:
             raise JobError(f"no run '{run_name}' to resume: its {CONFIG_FILE} is missing or invalid")
         if steps is not None:
@@ -455,7 +277,7 @@ class JobManager:
         deadline = time.time() + wait_s
         while True:
             alive = [s for s in self.list_runs() if self._process_alive(s.run_dir)]
-            if not any(s.state in _TERMINAL for s in alive) or time.time() >= deadline:
+            if not any(s.state in TERMINAL for s in alive) or time.time() >= deadline:
                 return alive
             time.sleep(0.1)
 
@@ -477,7 +299,7 @@ class JobManager:
             except OSError as exc:
                 raise JobError(f"could not start {command[0]}: {exc}") from None
         self._processes[process.pid] = process
-        stat = _proc_stat(process.pid)
+        stat = proc_stat(process.pid)
         job = Job(run_name=config.run_name, run_dir=run_dir, pid=process.pid, pgid=process.pid,
                   command=tuple(command), started=time.time(), resumed=resumed, progress_offset=offset,
                   proc_start=stat.start if stat else None)
@@ -513,24 +335,24 @@ class JobManager:
         job = Job.load(run_dir)
         # A group is signalled only when one of its processes is proven to be this run's engine
         # (job.json alone proves nothing: anyone who can write the folder can name any pid).
-        own_group = job is not None and _own_group(job.pgid) and _group_runs(job.pgid, run_dir)
+        own_group = job is not None and is_own_group(job.pgid) and group_runs(job.pgid, run_dir)
         pid = job.pid if job is not None else status.pid
         if status.state != "running" or pid is None:
             if own_group:  # stray children of a dead launcher
-                _kill_group(job.pgid, grace)
+                kill_group(job.pgid, grace)
             return status
         self.request_stop(run_name)
         if not self._progress(run_dir / PROGRESS_FILE, job.progress_offset if job else 0).start:
             # The engine clears STOP when it starts; before that a signal is the only way in, and there
             # is nothing to save yet.
-            _signal(pid, job.pgid if own_group else None, signal.SIGTERM)
+            send_signal(pid, job.pgid if own_group else None, signal.SIGTERM)
         if not self._wait_exit(pid, job, timeout):
-            _signal(pid, job.pgid if own_group else None, signal.SIGTERM)
+            send_signal(pid, job.pgid if own_group else None, signal.SIGTERM)
             if not self._wait_exit(pid, job, grace):
-                _signal(pid, job.pgid if own_group else None, signal.SIGKILL)
+                send_signal(pid, job.pgid if own_group else None, signal.SIGKILL)
                 self._wait_exit(pid, job, grace)
         if own_group:
-            _kill_group(job.pgid, grace)  # whatever the launcher left behind
+            kill_group(job.pgid, grace)  # whatever the launcher left behind
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         return self.status(run_name)
 
@@ -556,7 +378,7 @@ class JobManager:
         run_dir = self.run_dir(run_name)
         job = Job.load(run_dir)
         progress = self._progress(run_dir / PROGRESS_FILE, job.progress_offset if job else None)
-        checkpoint = _latest_checkpoint(run_dir)
+        checkpoint = latest_checkpoint(run_dir)
         has_model = (run_dir / MANIFEST).is_file() or (run_dir / METRICS_FILE).is_file()
         pid = job.pid if job else progress.start.get("pid")
         alive = self._process_alive(run_dir, job, progress)
@@ -565,7 +387,7 @@ class JobManager:
 
         if job is None and not progress.events:
             state = "not started"
-        elif terminal in _TERMINAL:
+        elif terminal in TERMINAL:
             state = terminal
         elif alive:
             state = "running"
@@ -578,10 +400,10 @@ class JobManager:
             job = self._record_end(job, state, exit_code, (progress.end or {}).get("time"))
 
         last = progress.rows[-1] if progress.rows else {}
-        step = max([_int(last.get("step")), _int(progress.start.get("step")), _int((progress.end or {}).get("step"))])
+        step = max([as_int(last.get("step")), as_int(progress.start.get("step")), as_int((progress.end or {}).get("step"))])
         max_steps = last.get("max_steps") or progress.start.get("max_steps")
         if max_steps is None:  # nothing logged yet: the config says
-            config = _read_config(run_dir)
+            config = read_config(run_dir)
             max_steps = config.train.steps if config else None
         started = job.started if job else progress.start.get("time")
         ended = (job.ended if job else None) or ((progress.end or {}).get("time") if state != "running" else None)
@@ -598,22 +420,22 @@ class JobManager:
             if error is None:
                 error = next((line for line in reversed(log_tail) if line.startswith("error:")), None)
                 if error is None and not alive and exit_code is not None and exit_code < 0:
-                    error = f"killed by {_signal_name(-exit_code)}"
+                    error = f"killed by {signal_name(-exit_code)}"
                 error = error or "the process ended without a final event (crash or out of memory)"
-        metrics = _read_json(run_dir / METRICS_FILE) if state == "finished" else None
-        checkpoint_step = int(checkpoint.name.split("-")[1]) if checkpoint else None
+        metrics = read_json(run_dir / METRICS_FILE) if state == "finished" else None
+        at_step = checkpoint_step(checkpoint) if checkpoint else None
         status = JobStatus(
             run_name=run_name, run_dir=run_dir, state=state, step=step,
             max_steps=int(max_steps) if max_steps is not None else None,
-            losses={k: float(v) for k, v in last.items() if k not in _ROW_META and _is_number(v)},
+            losses={k: float(v) for k, v in last.items() if k not in ROW_META and is_number(v)},
             lr=_float(last.get("lr")), tokens_per_s=_float(last.get("tokens_per_s")),
             gpu_mem_gb=_float(progress.gpu_mem_gb), eta_s=eta, elapsed_s=elapsed, rows=tuple(progress.rows),
             metrics=metrics, headline=progress.headline if state == "finished" else {}, error=error,
             log_tail=log_tail, exit_code=exit_code, pid=pid, started=started,
-            command=job.command if job else (), checkpoint=checkpoint, checkpoint_step=checkpoint_step,
+            command=job.command if job else (), checkpoint=checkpoint, checkpoint_step=at_step,
             has_model=has_model, alive=alive,
         )
-        return dataclasses.replace(status, message=_describe(status, preparing=not progress.start))
+        return dataclasses.replace(status, message=describe_status(status, preparing=not progress.start))
 
     def wait(self, run_name: str, *, timeout: float | None = None, poll: float = 0.2) -> JobStatus:
         """Block until the run's process has exited (or ``timeout`` seconds passed); its status then.
@@ -635,7 +457,7 @@ class JobManager:
             return []
         found = []
         for folder in self.root.iterdir():
-            if folder.is_dir() and (folder / CONFIG_FILE).is_file() and _is_valid_name(folder.name):
+            if folder.is_dir() and (folder / CONFIG_FILE).is_file() and is_valid_run_name(folder.name):
                 status = self.status(folder.name)
                 newest = status.started or (folder / CONFIG_FILE).stat().st_mtime
                 found.append((newest, status))
@@ -647,15 +469,15 @@ class JobManager:
 
     # ------------------------------------------------------------ processes
 
-    def _progress(self, path: Path, offset: int | None) -> _Progress:
+    def _progress(self, path: Path, offset: int | None) -> Progress:
         """``path`` parsed up to its end, reading only what was appended since the last call."""
         with self._readers_guard:
             if not path.is_file():  # only real runs get a reader: any run name may be asked about
                 self._readers.pop(path, None)
-                return _Progress()
+                return Progress()
             reader = self._readers.get(path)
             if reader is None or reader.offset != offset:
-                reader = self._readers[path] = _ProgressReader(path, offset)
+                reader = self._readers[path] = ProgressReader(path, offset)
             progress = reader.read()
             return dataclasses.replace(progress, rows=list(progress.rows))
 
@@ -669,7 +491,7 @@ class JobManager:
                 return code
         return job.exit_code
 
-    def _process_alive(self, run_dir: Path, job: Job | None = None, progress: _Progress | None = None) -> bool:
+    def _process_alive(self, run_dir: Path, job: Job | None = None, progress: Progress | None = None) -> bool:
         job = job if job is not None else Job.load(run_dir)
         if job is not None:
             return self._job_alive(job)
@@ -678,7 +500,7 @@ class JobManager:
         if not isinstance(pid, int) or progress.end:
             return False
         # A run started from a terminal: make sure the pid still belongs to the engine.
-        cmdline = _proc_cmdline(pid)
+        cmdline = proc_cmdline(pid)
         return self._pid_alive(pid, None) and (cmdline is None or "xling.training" in cmdline)
 
     def _job_alive(self, job: Job) -> bool:
@@ -686,10 +508,10 @@ class JobManager:
         says (a recycled pid is someone else) and running ``xling.training`` on this run's config."""
         if job.pid in self._processes:
             return self._pid_alive(job.pid, None)
-        if _proc_stat(job.pid) is None and not Path("/proc").is_dir():
+        if proc_stat(job.pid) is None and not Path("/proc").is_dir():
             return self._pid_alive(job.pid, None)  # no /proc to prove more with (not Linux)
         return (job.proc_start is not None and self._pid_alive(job.pid, job.proc_start)
-                and _runs_config(job.pid, job.run_dir))
+                and runs_config(job.pid, job.run_dir))
 
     def _pid_alive(self, pid: int, proc_start: int | None) -> bool:
         process = self._processes.get(pid)
@@ -701,7 +523,7 @@ class JobManager:
             return False
         except PermissionError:
             pass  # it exists, under another user
-        stat = _proc_stat(pid)
+        stat = proc_stat(pid)
         if stat is not None:
             if stat.state == "Z":  # ended, not yet reaped by its parent
                 return False
@@ -744,106 +566,6 @@ class JobManager:
 # ---------------------------------------------------------------------------- reading files
 
 
-@dataclass
-class _Progress:
-    """What ``progress.jsonl`` says, parsed so far: the file is read once, then only what was
-    appended (see :class:`_ProgressReader`)."""
-
-    events: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)  # thinned to at most MAX_PROGRESS_ROWS
-    start: dict[str, Any] = field(default_factory=dict)  # the current launch's start event
-    end: dict[str, Any] | None = None  # the current launch's last event, if written
-    headline: dict[str, float] = field(default_factory=dict)
-    gpu_mem_gb: float | None = None
-
-    def add(self, event: dict[str, Any], current: bool) -> None:
-        """Take one event; ``current``: it belongs to the launch being watched."""
-        self.events += 1
-        kind = event.get("event")
-        if kind is None and "step" in event:
-            self.rows.append(event)
-            if len(self.rows) > MAX_PROGRESS_ROWS:  # keep every other row (and the newest): curves stay whole
-                self.rows = self.rows[:-1:2] + self.rows[-1:]
-            if event.get("gpu_mem_gb") is not None:
-                self.gpu_mem_gb = event["gpu_mem_gb"]
-        elif kind == "start":
-            # A launch restarts from its checkpoint: rows an earlier launch logged past it are replaced.
-            resumed_at = _int(event.get("step"))
-            self.rows = [row for row in self.rows if _int(row.get("step")) <= resumed_at]
-            if current:
-                self.start, self.end = event, None
-        elif kind == "metrics":
-            self.headline = {k: v for k, v in event.items() if k not in {"event", "time"} and _is_number(v)}
-        elif kind in _TERMINAL and current:
-            self.end = event
-
-
-#: Loss-curve points kept per run, whatever the file's length (older ones are thinned).
-MAX_PROGRESS_ROWS = 4000
-#: Longer lines are no progress event (a real one is well under 1 kB): skipped unread.
-MAX_PROGRESS_LINE = 64 * 1024
-_READ_CHUNK = 1 << 20
-
-
-class _ProgressReader:
-    """Reads a ``progress.jsonl`` incrementally: each call parses only the bytes appended since the
-    last one, in bounded chunks, so a status poll costs the same on a run of 10 or 10 million lines
-    and memory stays bounded. Events at or past ``offset`` belong to the current launch; with no
-    offset (a run not started by a manager) the launch begins at the last ``start`` event."""
-
-    def __init__(self, path: Path, offset: int | None):
-        self.path, self.offset = path, offset
-        self.identity: tuple[int, int] | None = None
-        self.position = 0
-        self.progress = _Progress()
-
-    def read(self) -> _Progress:
-        try:
-            with self.path.open("rb") as handle:
-                info = os.fstat(handle.fileno())
-                if (info.st_dev, info.st_ino) != self.identity or info.st_size < self.position:
-                    self.identity, self.position, self.progress = (info.st_dev, info.st_ino), 0, _Progress()
-                handle.seek(self.position)
-                self._consume(handle)
-        except OSError:
-            return _Progress()
-        return self.progress
-
-    def _consume(self, handle) -> None:
-        pending, skipping = b"", False
-        while chunk := handle.read(_READ_CHUNK):
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()  # an unfinished line: read again next time
-            for raw in lines:
-                at = self.position
-                self.position += len(raw) + 1
-                if skipping:
-                    skipping = False  # the end of an over-long line
-                elif len(raw) <= MAX_PROGRESS_LINE:
-                    self._parse(raw, at)
-            if len(pending) > MAX_PROGRESS_LINE:  # over-long: drop what was read, skip to its end
-                self.position += len(pending)
-                pending, skipping = b"", True
-        if skipping:
-            # Wait for the over-long line's end; its bytes so far are passed over for good.
-            self.position += len(pending)
-
-    def _parse(self, raw: bytes, at: int) -> None:
-        try:
-            event = json.loads(raw)
-        except (ValueError, RecursionError):
-            return  # not an event (a line of something else)
-        if isinstance(event, dict):
-            self.progress.add(event, self.offset is None or at >= self.offset)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     """The last ``lines`` lines of a log (progress-bar redraws collapsed to their last state)."""
     path = Path(path)
@@ -859,174 +581,5 @@ def read_log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return [line for line in out if line][-lines:]
 
 
-def _read_config(run_dir: Path) -> TrainConfig | None:
-    try:
-        return TrainConfig.from_file(run_dir / CONFIG_FILE)
-    except XlingError:
-        return None
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _latest_checkpoint(run_dir: Path) -> Path | None:
-    folder = run_dir / CHECKPOINTS
-    if not folder.is_dir():
-        return None
-    done = [p for p in folder.iterdir() if re.fullmatch(r"step-\d+", p.name) and (p / TRAINER_STATE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _describe(status: JobStatus, *, preparing: bool = False) -> str:
-    of = f" of {status.max_steps}" if status.max_steps else ""
-    if status.state == "running" and preparing:
-        return f"running: preparing (reading the data, building the model), step {status.step}{of}"
-    if status.state == "running":
-        eta = f", about {format_duration(status.eta_s)} left" if status.eta_s is not None else ""
-        return f"running: step {status.step}{of}{eta}"
-    if status.state == "finished":
-        return f"finished {status.step} steps"
-    if status.state == "stopped":
-        where = (f"; resume continues from step {status.checkpoint_step}" if status.checkpoint_step is not None
-                 else "; no checkpoint yet: resume starts it again")
-        return f"stopped at step {status.step}{of}{where}"
-    if status.state == "failed":
-        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
-        return f"failed at step {status.step}{of}{code}: {status.error}"
-    return "not started"
-
-
-def format_duration(seconds: float | None) -> str:
-    """``45 s``, ``12 min``, ``2.3 h``.
-
-    >>> format_duration(45), format_duration(720), format_duration(8280)
-    ('45 s', '12 min', '2.3 h')
-    """
-    seconds = int(seconds or 0)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _is_valid_name(name: str) -> bool:
-    try:
-        validate_run_name(name)
-    except JobError:
-        return False
-    return True
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _float(value: Any) -> float | None:
-    return float(value) if _is_number(value) else None
-
-
-# ---------------------------------------------------------------------------- processes (POSIX)
-
-
-@dataclass(frozen=True)
-class _ProcStat:
-    state: str
-    pgrp: int
-    start: int  # clock ticks after boot
-
-
-def _proc_stat(pid: int) -> _ProcStat | None:
-    """A process's state, group and start time from ``/proc`` (``None`` where there is no ``/proc``)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()  # the name in parentheses may hold spaces
-    try:
-        return _ProcStat(state=fields[0], pgrp=int(fields[2]), start=int(fields[19]))
-    except (IndexError, ValueError):
-        return None
-
-
-def _proc_cmdline(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return None
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    proc = Path("/proc")
-    if proc.is_dir():
-        members = []
-        for entry in proc.iterdir():
-            if entry.name.isdigit():
-                stat = _proc_stat(int(entry.name))
-                if stat is not None and stat.pgrp == pgid and stat.state != "Z":
-                    members.append(int(entry.name))
-        return members
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return []
-    except PermissionError:
-        pass
-    return [pgid]
-
-
-def _runs_config(pid: int, run_dir: Path) -> bool:
-    """Whether process ``pid`` runs the engine (``xling.training``) on ``run_dir``'s config."""
-    cmdline = _proc_cmdline(pid)
-    return cmdline is not None and "xling.training" in cmdline and str(run_dir / CONFIG_FILE) in cmdline
-
-
-def _group_runs(pgid: int, run_dir: Path) -> bool:
-    """Whether a live process of group ``pgid`` is ``run_dir``'s engine (only then is the group the run's)."""
-    if not Path("/proc").is_dir():
-        return bool(_group_members(pgid))
-    return any(_runs_config(pid, run_dir) for pid in _group_members(pgid))
-
-
-def _own_group(pgid: int | None) -> bool:
-    """A group a manager created for a run (never this process's own group)."""
-    return isinstance(pgid, int) and pgid > 1 and pgid != os.getpgrp()
-
-
-def _signal(pid: int, pgid: int | None, sig: signal.Signals) -> None:
-    """Signal the whole group when the run has its own, else only the process."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if pgid is not None:
-            os.killpg(pgid, sig)
-        else:
-            os.kill(pid, sig)
-
-
-def _kill_group(pgid: int, grace: float) -> None:
-    """End every process left in a group: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if not _group_members(pgid):
-            return
-        _signal(pgid, pgid, sig)
-        deadline = time.time() + wait
-        while _group_members(pgid) and time.time() < deadline:
-            time.sleep(0.05)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+    return float(value) if is_number(value) else None

@@ -9,12 +9,14 @@ on the tab only reads the run's folder (``progress.jsonl``, ``job.json``, ``log.
 re-attaches to a running run, and a run goes on when the browser goes away. One run at a time: a
 second start is refused with the manager's message.
 
-A finished run shows its per-language metrics and a before/after embedding map (the base model, or a
+A finished run shows its per-language metrics (what a status and ``metrics.json`` read as is
+:mod:`xling.ui.finetune_views`') and a before/after embedding map (the base model, or a
 reference encoder, beside the new checkpoint; PCA of a few hundred test sentences). Its folder holds a
 model, so every other tab's picker lists it when next opened.
 
 Public deployment: when ``SPACE_ID`` is set (a Hugging Face Space), Start, Stop and Resume work only
-with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is read-only and says why.
+with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is read-only and says why
+(the policy: :class:`xling.training.access.DeploymentGate`).
 
 Events by API name: ``/preview_command``, ``/start_run``, ``/stop_run``, ``/resume_run``,
 ``/run_status``, ``/run_metrics``, ``/before_after_map``.
@@ -28,29 +30,27 @@ Example:
 
 from __future__ import annotations
 
-import hmac
-import html
 import logging
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT, AppConfig
+from xling.config import REPO_ROOT, Paths
 from xling.core import map_figures, projection
-from xling.core.encoders import E5_SMALL, ENCODER_MANIFEST, USEM3, XLING_CHECKPOINT_MARKER
+from xling.core.encoders import E5_SMALL
 from xling.core.services import Services
-from xling.core.usem3_torch import USEM3_TORCH
-from xling.data.texts import load_corpus_collection
-from xling.errors import DataError, XlingError
+from xling.data.corpus import is_corpus
+from xling.data.intake import corpus_languages
+from xling.errors import XlingError
 from xling.training import presets
-from xling.training.config import TrainConfig
-from xling.training.jobs import CONFIG_FILE, LOG_FILE, JobManager, JobStatus, format_duration, read_log_tail
+from xling.training.access import deployment_gate
+from xling.training.jobs import JobManager, read_log_tail
+from xling.training.run_folder import CONFIG_FILE, LOG_FILE, holds_model, read_config
+from xling.ui import finetune_views as views
 from xling.ui.components import ADVANCED_CLASS, shown_as, shown_errors
 
 logger = logging.getLogger("xling.ui")
@@ -63,17 +63,10 @@ DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "ru", "zh", "ja", "ar")
 POLL_SECONDS = 2.0
 #: Sentences on the before/after map.
 MAP_TEXTS = 300
-#: Files that make a run folder a model: an xling checkpoint, or a saved encoder (``task: encoder``).
-MODEL_MANIFESTS = (XLING_CHECKPOINT_MARKER, ENCODER_MANIFEST)
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
                "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed", "teacher")
-RUN_HEADERS = ["run", "state", "progress", "started", "status"]
-LOSS_LABELS = {"loss": "total (weighted)", "mlm": "masked LM", "lid": "language ID", "cl": "contrastive (InfoNCE)",
-               "teacher": "teacher-student"}
-STATE_COLOURS = {"running": "#4f46e5", "finished": "#16a34a", "stopped": "#d97706", "failed": "#dc2626",
-                 "not started": "#9ca3af"}
 SOURCES = {"demo": "Demo corpus (embedded)", "harvested": "Harvested corpus", "upload": "Upload a file",
            "hub": "Hub dataset (online)"}
 
@@ -88,60 +81,6 @@ DATA_HELP = (
     "to link translations (rows of one group translate each other; needed by the contrastive and teacher presets); "
     "optional `split` (train/dev/test). Zero-shot transfer reads labelled JSONL: `text`, `lang`, `label`.</span>"
 )
-
-
-# --------------------------------------------------------------------------- the public-deployment gate
-
-
-@dataclass(frozen=True)
-class DeploymentGate:
-    """Who may start, stop and resume runs.
-
-    On a public deployment (``public``) only a user who gives ``admin_token``; with no token
-    configured, nobody (the tab is read-only). Elsewhere (a laptop, a lab machine) everybody.
-    The token is never shown or logged (``repr`` leaves it out).
-    """
-
-    public: bool = False
-    admin_token: str | None = field(default=None, repr=False)
-
-    @property
-    def read_only(self) -> bool:
-        return self.public and not self.admin_token
-
-    def notice(self) -> str:
-        """One line for the page: why the controls are locked or need a token (empty when they are open)."""
-        if self.read_only:
-            return ("**Read-only**: this is a public deployment (`SPACE_ID` is set) and no `XLING_ADMIN_TOKEN` is "
-                    "configured, so runs can be watched here but not started, stopped or resumed.")
-        if self.public:
-            return "**Public deployment**: starting, stopping and resuming runs needs the admin token."
-        return ""
-
-    def check(self, given: str | None) -> None:
-        """Raise :class:`~xling.errors.XlingError` unless ``given`` may control runs."""
-        if not self.public:
-            return
-        if not self.admin_token:
-            raise XlingError("read-only: this public deployment has no XLING_ADMIN_TOKEN configured, so runs "
-                             "cannot be started, stopped or resumed here")
-        if not given:
-            raise XlingError("enter the admin token to start, stop or resume runs on this public deployment")
-        if not hmac.compare_digest(given.encode("utf-8"), self.admin_token.encode("utf-8")):
-            raise XlingError("wrong admin token")
-
-
-def deployment_gate(config: AppConfig) -> DeploymentGate:
-    """The gate of an app's settings (``SPACE_ID`` and ``XLING_ADMIN_TOKEN``, read by
-    :meth:`xling.config.AppConfig.from_env`).
-
-    Example:
-        >>> deployment_gate(AppConfig.from_env({"SPACE_ID": "me/xling"})).read_only
-        True
-        >>> deployment_gate(AppConfig.from_env({})).public
-        False
-    """
-    return DeploymentGate(public=config.public, admin_token=config.admin_token)
 
 
 # --------------------------------------------------------------------------- the tab
@@ -165,7 +104,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     store = projection.app_store(services)
     paths = services.config.paths
     corpora = {"demo": paths.demo_corpus}
-    if (paths.corpus_cache / "parallel.jsonl").is_file():
+    if is_corpus(paths.corpus_cache):
         corpora["harvested"] = paths.corpus_cache
     language_choices = _language_choices(corpora["demo"])
     codes = [code for _, code in language_choices]
@@ -243,13 +182,13 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         watched = gr.Dropdown(choices=_run_names(manager), value=lambda: _initial_run(manager), label="Watch run",
                               allow_custom_value=True, interactive=True, scale=3)
         refresh = gr.Button("Refresh", size="sm", scale=0, min_width=120)
-    runs_table = gr.Dataframe(value=lambda: _runs_table(manager.list_runs()), headers=RUN_HEADERS,
+    runs_table = gr.Dataframe(value=lambda: views.runs_table(manager.list_runs()), headers=views.RUN_HEADERS,
                               label="Runs (click one to watch it)", interactive=False, wrap=True, max_height=260)
-    progress_bar = gr.HTML(_progress_html(None))
+    progress_bar = gr.HTML(views.progress_html(None))
     stats = gr.Markdown()
     with gr.Row():
         log_scale = gr.Checkbox(value=False, label="Log-scale losses")
-    loss_plot = gr.Plot(_loss_figure((), False), show_label=False)
+    loss_plot = gr.Plot(views.loss_figure((), False), show_label=False)
     log_box = gr.Code(label="Log (last lines)", language="shell", lines=8, interactive=False, visible=False)
 
     gr.Markdown("### Results")
@@ -311,7 +250,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         with shown_as(scrub):
             _check_base(services, base_model)
             request = _request(corpora, **form)
-            plan = presets.plan_run(request, manager.root)
+            plan = presets.plan_run(request, manager.root, paths=Paths.from_env())
             return tuple(scrub(text) for text in (
                 manager.preview(plan.config), plan.config.to_yaml(),
                 f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and "
@@ -325,7 +264,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
             _check_base(services, base_model)
-            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True)
+            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True, paths=Paths.from_env())
             job = manager.start(plan.config)
         note = f"Started **{job.run_name}** (process {job.pid}) on {plan.data.summary}."
         return (note, scrub(job.command_line), scrub(plan.config.to_yaml()), *_watch(job.run_name))
@@ -361,8 +300,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             running = manager.running()
             name = running.run_name if running else None
         if not name:
-            return (_progress_html(None), "No run yet: fill in the form and press Start.", _loss_figure((), log),
-                    gr.Code(visible=False), _runs_table([]), gr.skip(), None, "", gr.Timer(active=False))
+            return (views.progress_html(None), "No run yet: fill in the form and press Start.",
+                    views.loss_figure((), log), gr.Code(visible=False), views.runs_table([]), gr.skip(), None, "", gr.Timer(active=False))
         status = manager.status(name)
         key = (name, status.state, status.step, len(status.rows), bool(log), status.alive)
         active = status.running or status.alive or (tick and manager.running() is not None)
@@ -373,8 +312,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         picker = not tick or not asked  # a tick that found the running run itself shows it in the picker
         tail = scrub("\n".join(status.log_tail or read_log_tail(status.run_dir / LOG_FILE, 12)))
         done = name if status.state == "finished" and status.metrics is not None else ""
-        return (_progress_html(status), _stats_markdown(status), _loss_figure(status.rows, log, name),
-                gr.Code(value=tail, visible=bool(tail), label=_log_label(status)), _runs_table(runs),
+        return (views.progress_html(status), views.stats_markdown(status), views.loss_figure(status.rows, log, name),
+                gr.Code(value=tail, visible=bool(tail), label=views.log_label(status)), views.runs_table(runs),
                 gr.Dropdown(choices=[s.run_name for s in runs], value=name) if picker else gr.skip(),
                 key, done, timer_update)
 
@@ -405,10 +344,10 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         status = manager.status(name)
         if status.state != "finished" or status.metrics is None:
             return f"**{name}** is {status.state}: results come when it finishes.", hidden, gr.skip()
-        config = _config_of(status)
-        before = _before_model(services, config)
-        table = gr.Dataframe(value=_metrics_frame(status.metrics), visible=True)
-        return (_results_markdown(status, config, before), table,
+        config = read_config(status.run_dir)
+        before = views.before_model(services, config)
+        table = gr.Dataframe(value=views.metrics_frame(status.metrics), visible=True)
+        return (views.results_markdown(status, config, before), table,
                 gr.Dropdown(choices=_with(services.encoder_choices(), before), value=before))
 
     @shown_errors
@@ -417,20 +356,20 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         if not name:
             return hidden
         status = manager.status(name)
-        config = _config_of(status)
-        if status.state != "finished" or not _has_model(status.run_dir) or config is None:
+        config = read_config(status.run_dir)
+        if status.state != "finished" or not holds_model(status.run_dir) or config is None:
             return hidden  # zero-shot runs make no model; stopped and failed ones none yet
-        before = (before or "").strip() or _before_model(services, config)
-        collection = _map_collection(config)
+        before = (before or "").strip() or views.before_model(services, config)
+        collection = views.map_collection(config)
         langs = list(config.data.languages) or projection.default_languages(collection)
         mapped = projection.compute_map(services, collection, langs, MAP_TEXTS, [before, name], "pca", 2, 0, {},
                                         store, lambda fraction, text: progress(fraction, desc=text))
         colours = map_figures.language_colours(mapped.sample.langs)
         figures = []
-        roles = (_before_role(services, config, before), "after this run")
+        roles = (views.before_role(services, config, before), "after this run")
         for n, (label, view) in enumerate(zip(roles, mapped.views)):
             score = f" · P@1 {view.metrics.p_at_1:.2f}" if view.metrics.p_at_1 is not None else ""
-            title = f"{label}: {_short(services, view.encoder)}{score}"
+            title = f"{label}: {views.short_name(services, view.encoder)}{score}"
             figures.append(gr.Plot(map_figures.map_figure(mapped.points(n), title=title, colours=colours, height=460),
                                    visible=True))
         if len(figures) == 1:  # "before" was the run itself
@@ -513,7 +452,7 @@ def _base_choices(services: Services) -> list[tuple[str, str]]:
     """A new model first, then the xling checkpoints of ``checkpoints/`` (finished runs among them)."""
     root = services.checkpoints
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                   and _has_model(p)) if root.is_dir() else []
+                   and holds_model(p)) if root.is_dir() else []
     default = services.config.masked_lm
     found = [default] + [name for name in found if name != default] if default in found else found
     return [NEW_MODEL, E5_BASE, *((name, name) for name in found)]
@@ -530,7 +469,7 @@ def _with(choices: list[str], current: str | None) -> list[str]:
 
 def _language_choices(folder: Path) -> list[tuple[str, str]]:
     try:
-        codes = presets.corpus_languages(folder)
+        codes = corpus_languages(folder)
     except XlingError:
         codes = []
     return sorted(((map_figures.language_label(code), code) for code in codes), key=lambda item: item[0].casefold())
@@ -562,208 +501,6 @@ def _initial_run(manager: JobManager) -> str | None:
     runs = manager.list_runs()
     chosen = next((s for s in runs if s.running), runs[0] if runs else None)
     return chosen.run_name if chosen else None
-
-
-def _runs_table(runs: list[JobStatus]) -> pd.DataFrame:
-    rows = []
-    for status in runs:
-        done = f"{status.step}/{status.max_steps}" if status.max_steps else str(status.step)
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(status.started)) if status.started else ""
-        rows.append([status.run_name, status.state, done, started, status.message])
-    return pd.DataFrame(rows, columns=RUN_HEADERS)
-
-
-def _progress_html(status: JobStatus | None) -> str:
-    """A bar coloured by state, with the run's name, state and step."""
-    if status is None:
-        fraction, colour, left, right = 0.0, STATE_COLOURS["not started"], "no run watched", ""
-    else:
-        fraction = 1.0 if status.state == "finished" else status.fraction
-        colour = STATE_COLOURS.get(status.state, STATE_COLOURS["not started"])
-        left = f"<b>{html.escape(status.run_name)}</b> · {html.escape(status.state)}"
-        of = f" of {status.max_steps}" if status.max_steps else ""
-        eta = f" · about {format_duration(status.eta_s)} left" if status.running and status.eta_s is not None else ""
-        right = f"step {status.step}{of} · {fraction:.0%}{eta}"
-    return (
-        "<div style='margin:4px 0 2px 0'>"
-        "<div style='display:flex;justify-content:space-between;font-size:0.92em;margin-bottom:4px'>"
-        f"<span>{left}</span><span>{right}</span></div>"
-        "<div style='height:12px;border-radius:6px;background:rgba(128,128,128,0.2);overflow:hidden'>"
-        f"<div style='height:100%;width:{fraction * 100:.1f}%;background:{colour};transition:width 0.5s'></div>"
-        "</div></div>"
-    )
-
-
-def _stats_markdown(status: JobStatus) -> str:
-    parts = [f"**{status.state}**: {status.message}"]
-    figures = []
-    if status.elapsed_s is not None:
-        figures.append(f"elapsed {format_duration(status.elapsed_s)}")
-    if status.tokens_per_s:
-        figures.append(f"{status.tokens_per_s:,.0f} tokens/s")
-    if status.lr is not None:
-        figures.append(f"lr {status.lr:.2e}")
-    if status.gpu_mem_gb is not None:
-        figures.append(f"GPU memory {status.gpu_mem_gb:.2f} GB (peak)")
-    if status.losses:
-        figures.append("losses: " + ", ".join(f"{LOSS_LABELS.get(k, k)} {v:.3f}" for k, v in status.losses.items()))
-    if figures:
-        parts.append(" · ".join(figures))
-    return "  \n".join(parts)
-
-
-def _log_label(status: JobStatus) -> str:
-    return "Why it failed: the log's last lines" if status.state == "failed" else "Log (last lines)"
-
-
-def _loss_figure(rows: Any, log_scale: bool, run: str = "") -> Any:
-    """Loss curves per component against the step (a plotly figure)."""
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    for key, label in LOSS_LABELS.items():
-        points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), (int, float))]
-        if points and not (log_scale and any(value <= 0 for _, value in points)):
-            figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                                        name=label, line={"width": 2.5 if key == "loss" else 1.5}))
-        elif points:  # a zero or negative value has no place on a log axis
-            figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[max(p[1], 1e-6) for p in points],
-                                        mode="lines", name=label))
-    figure.update_layout(
-        height=320, template="plotly_white", margin={"l": 50, "r": 10, "t": 30, "b": 40},
-        xaxis={"title": "step"}, yaxis={"title": "loss", "type": "log" if log_scale else "linear"},
-        legend={"orientation": "h", "y": 1.12}, uirevision=run or "losses",
-    )
-    if not rows:
-        figure.add_annotation(text="loss curves appear once a run logs its first steps", showarrow=False,
-                              xref="paper", yref="paper", x=0.5, y=0.5, font={"color": "#777777"})
-    return figure
-
-
-def _config_of(status: JobStatus) -> TrainConfig | None:
-    try:
-        return TrainConfig.from_file(status.run_dir / CONFIG_FILE)
-    except XlingError:
-        return None
-
-
-def _has_model(run_dir: Path) -> bool:
-    """A finished run left a model: an xling checkpoint or a saved encoder (``task: encoder``)."""
-    return any((run_dir / marker).is_file() for marker in MODEL_MANIFESTS)
-
-
-def _before_model(services: Services, config: TrainConfig | None) -> str:
-    """The base the run continued (its name when it lies in ``checkpoints/``), else the app's default
-    encoder; for an encoder run, the encoder it extended (usem3 or a saved encoder)."""
-    base = (config.init.from_checkpoint or config.init.pretrained) if config is not None else None
-    if config is not None and config.task == "encoder":
-        base = None if config.encoder.student == USEM3_TORCH else config.encoder.student
-        if base is None:
-            return USEM3
-    if base:
-        path = Path(base)
-        return path.name if path.parent.resolve() == services.checkpoints.resolve() else base
-    return services.config.encoder
-
-
-def _before_role(services: Services, config: TrainConfig | None, before: str) -> str:
-    """What the map's left side is to the run: its starting point (the base it continued, the
-    pretrained model under its heads, the encoder it extended), or only a reference model (a run
-    from scratch, or another model the user picked) — so a new model's weaker map does not read as
-    "training made it worse"."""
-    return "starting point" if before == _before_model(services, config) and _has_base(config) else "reference model"
-
-
-def _has_base(config: TrainConfig | None) -> bool:
-    return config is not None and (config.task == "encoder" or bool(config.init.from_checkpoint or config.init.pretrained))
-
-
-def _short(services: Services, name: str) -> str:
-    path = Path(name)
-    return path.name if path.is_absolute() and path.parent == services.checkpoints else name
-
-
-def _map_collection(config: TrainConfig):
-    folder = Path(config.data.corpus) if config.data.corpus else presets.default_corpus()
-    try:
-        return load_corpus_collection(folder, split="test", languages=config.data.languages or None)
-    except DataError:  # a small upload may hold no test split: map what there is
-        return load_corpus_collection(folder, split=None, languages=config.data.languages or None)
-
-
-def _results_markdown(status: JobStatus, config: TrainConfig | None, before: str) -> str:
-    metrics = status.metrics or {}
-    lines = [f"**{status.run_name}** finished {status.step} steps."]
-    training = metrics.get("training") or {}
-    if training:
-        lines.append(f"{training.get('seconds', 0):,.0f} s on {training.get('device', '?')} "
-                     f"({training.get('precision', '?')}), {training.get('tokens_per_s', 0):,.0f} tokens/s.")
-    headline = status.headline
-    names = {"langid_mean_accuracy": "language ID", "mlm_top1": "MLM top-1", "mlm_top5": "MLM top-5",
-             "retrieval_mean_p_at_1": "retrieval P@1 (→ en)", "source_accuracy": "accuracy on the training language",
-             "others_mean_accuracy": "mean accuracy of the other languages", "transfer_gap": "transfer gap"}
-    shown = [f"{names.get(k, k)} **{v:.3f}**" for k, v in headline.items() if isinstance(v, (int, float))]
-    if shown:
-        lines.append("Means: " + " · ".join(shown) + ".")
-    if _has_model(status.run_dir):
-        if config and config.task == "encoder":
-            why = " (the encoder it extends)"
-        else:
-            why = " (its starting point)" if _has_base(config) else " (only a reference: the run began from scratch)"
-        lines.append(f"The checkpoint **{status.run_name}** is now in every tab's model picker. The map below "
-                     f"compares it with **{html.escape(before)}**{why}.")
-    return " ".join(lines)
-
-
-def _metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Per-language rows of a run's ``metrics.json`` (pretraining, adapters, zero-shot transfer or an
-    encoder run, whose retrieval is shown beside its teacher's on the same pairs)."""
-    baseline = (metrics.get("baseline_retrieval") or {}).get("per_group")
-    if baseline is not None:
-        after = (metrics.get("retrieval") or {}).get("per_group", {})
-        name = metrics.get("baseline", "teacher")
-        rows = []
-        for key, before in sorted(baseline.items(), key=lambda item: _by_name(item[0].split("-")[0])):
-            now = after.get(key, {}).get("p_at_1")
-            change = round(now - before["p_at_1"], 3) if isinstance(now, (int, float)) else None
-            rows.append([map_figures.language_label(key.split("-")[0]), _round(before["p_at_1"]), _round(now),
-                         change, before.get("n")])
-        return pd.DataFrame(rows, columns=["language", f"P@1 → en, {name}", "P@1 → en, this run", "change",
-                                           "test pairs"])
-    transfer = metrics.get("transfer")
-    if transfer:
-        rows = [[map_figures.language_label(lang), round(v["accuracy"], 3), v["n"],
-                 "trained on" if lang == transfer["train_lang"] else ""]
-                for lang, v in sorted(transfer["per_lang"].items(), key=lambda item: _by_name(item[0]))]
-        return pd.DataFrame(rows, columns=["language", "accuracy", "test examples", ""])
-    langid = (metrics.get("langid") or {}).get("per_lang", {})
-    mlm = (metrics.get("mlm") or {}).get("per_lang", {})
-    retrieval = (metrics.get("retrieval") or {}).get("per_group", {})
-    adapters = ((metrics.get("adapters") or {}).get("per_lang") or {})
-    columns = ["language", "language ID", "MLM top-1", "MLM top-5", "retrieval P@1 (→ en)", "test texts"]
-    if adapters:
-        columns += ["MLM top-5, shared", "MLM top-5, adapter"]
-    rows = []
-    for lang in sorted(set(langid) | set(mlm) | set(adapters), key=_by_name):
-        pair = retrieval.get(f"{lang}-en")
-        row = [map_figures.language_label(lang), _round(langid.get(lang, {}).get("accuracy")),
-               _round(mlm.get(lang, {}).get("top1")), _round(mlm.get(lang, {}).get("top5")),
-               _round(pair["p_at_1"]) if pair else None,
-               langid.get(lang, {}).get("n") or mlm.get(lang, {}).get("n_texts")]
-        if adapters:
-            scores = adapters.get(lang, {})
-            row += [_round(scores.get("shared_top5")), _round(scores.get("adapter_top5"))]
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _by_name(code: str) -> str:
-    """Sort key: languages by their names, as the tables show them."""
-    return map_figures.language_label(code).casefold()
-
-
-def _round(value: Any) -> float | None:
-    return round(float(value), 3) if isinstance(value, (int, float)) else None
 
 
 def _as_is(text: str) -> str:
