@@ -29,13 +29,6 @@ def test_a_config_is_written_atomically_and_read_back(tmp_path):
     assert run_folder.read_config(tmp_path) is None
 
 
-def test_the_manifest_is_the_model_formats():
-    # TODO(merge): drop once run_folder imports the name from core's torch-free model-folder module.
-    from xling.core.model import MANIFEST
-
-    assert run_folder.MANIFEST == MANIFEST
-
-
 def test_training_figures_round_trip_through_the_metrics():
     figures = run_folder.TrainingFigures.measured(10, 4.04, 2000, "cpu", "fp32")
     assert figures.to_dict() == {"steps": 10, "seconds": 4.0, "tokens": 2000, "tokens_per_s": 495.0, "device": "cpu",

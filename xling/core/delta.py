@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from xling.core.model_folders import DELTA_MANIFEST, E5_SMALL, XLING_MANIFEST
+from xling.core.model_folders import DELTA_MANIFEST, E5_SMALL, METRICS_FILE, XLING_MANIFEST
 from xling.errors import ModelLoadError
 
 DELTA_WEIGHTS = "delta.safetensors"
@@ -44,7 +44,7 @@ DELTA_FORMAT = 1
 KEPT_IDS = "kept_ids"
 #: What an xling folder holds besides the backbone's weights (copied into a delta as they are).
 _SIDE_FILES = (XLING_MANIFEST, "heads.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "README.md", "metrics.json", "modules.json", "sentence_bert_config.json",
+               "special_tokens_map.json", "README.md", METRICS_FILE, "modules.json", "sentence_bert_config.json",
                "config_sentence_transformers.json")
 _SIDE_FOLDERS = ("1_Pooling", "2_Dense", "3_Normalize")
 _WEIGHTS = "model.safetensors"

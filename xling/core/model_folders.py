@@ -38,6 +38,8 @@ XLING_MANIFEST = "xling.json"
 ENCODER_MANIFEST = "xling-encoder.json"
 #: A checkpoint stored as a delta of an embedded model (:mod:`xling.core.delta`) carries this file.
 DELTA_MANIFEST = "xling-delta.json"
+#: A model's figures as the run that made it measured them (kept beside the weights when published).
+METRICS_FILE = "metrics.json"
 #: The manifests of the models xling trains: a folder holding one of them holds a model of xling's.
 MODEL_MANIFESTS = (XLING_MANIFEST, ENCODER_MANIFEST)
 

@@ -31,7 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.core.encoders import ENCODER_MANIFEST
+from xling.core.model_folders import METRICS_FILE, MODEL_MANIFESTS
+from xling.core.model_folders import holds_model as folder_holds_model
+from xling.core.model_folders import XLING_MANIFEST as MANIFEST
 from xling.errors import XlingError
 from xling.training.config import TrainConfig
 
@@ -40,14 +42,8 @@ PROGRESS_FILE = "progress.jsonl"
 CHECKPOINTS = "checkpoints"
 STOP_FILE = "STOP"
 TRAINER_STATE = "trainer_state.pt"
-METRICS_FILE = "metrics.json"
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
-# TODO(merge): import from core's model-folder module (xling.core.model holds it too, but imports torch).
-#: The manifest of an xling checkpoint: written last, so a folder holding it is a whole model.
-MANIFEST = "xling.json"
-#: Files that make a run folder a model: an xling checkpoint, or a saved encoder (``task: encoder``).
-MODEL_MANIFESTS = (MANIFEST, ENCODER_MANIFEST)
 #: Keys of a progress row that are not loss components.
 ROW_META = frozenset({"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"})
 #: The events that end a launch.
@@ -89,7 +85,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def holds_model(run_dir: Path) -> bool:
     """A finished run left a model: an xling checkpoint or a saved encoder (``task: encoder``)."""
-    return any((run_dir / marker).is_file() for marker in MODEL_MANIFESTS)
+    return folder_holds_model(run_dir, MODEL_MANIFESTS)
 
 
 def publish_model(checkpoint: Path, run_dir: Path, *, half: bool = False, model: Any = None,

@@ -174,7 +174,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     message = gr.Markdown()
     command = gr.Textbox(label="Command", interactive=False, lines=1, max_lines=4, buttons=["copy"],
                          placeholder="Preview command shows the exact command a start runs")
-    with gr.Accordion("config.yaml", open=False, elem_classes=ADVANCED_CLASS):
+    with gr.Accordion(CONFIG_FILE, open=False, elem_classes=ADVANCED_CLASS):
         config_yaml = gr.Code(language="yaml", lines=12, interactive=False, show_label=False)
 
     gr.Markdown("### Runs")
