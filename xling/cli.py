@@ -23,7 +23,7 @@ Heavy libraries are imported only inside the command that needs them, so ``--hel
 
 Example:
     >>> from xling.cli import main
-    >>> main(["eval", "langid", "--data", "missing.jsonl"])   # doctest: +SKIP
+    >>> main(["eval", "langid", "--data", "missing.jsonl"])
     2
 """
 
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 2 on a usage error or an :class:`~xling.errors.XlingError`.
 
     Example:
-        >>> main(["--version"])   # doctest: +SKIP
+        >>> main(["--version"])
         xling 0.1.0
         0
     """

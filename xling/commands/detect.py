@@ -9,13 +9,6 @@ gets the model's top-1, fastText's top-1 and whether they agree; with a ``lang``
 accuracies. ``--spans`` labels each sentence and script run instead. ``--json`` prints one object
 with the top ``--top-k`` of each detector. Models resolve as in the app (a ``checkpoints/`` folder
 name, a path, a hub id).
-
-Example:
-    >>> from xling.cli import main
-    >>> main(["detect", "Guten Morgen!", "Bonjour !", "--model", "xling-mini"])   # doctest: +SKIP
-    text            xling-mini            fastText           agree
-    Guten Morgen!   German (de) 0.97      German (de) 0.99   yes
-    ...
 """
 
 from __future__ import annotations

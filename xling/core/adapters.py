@@ -5,10 +5,6 @@ and, by default, frozen. One adapter is active at a time: :func:`use_adapter` sw
 turns them all off (the shared model alone). Adapters are saved apart from the backbone, in
 ``adapters/<lang>.safetensors`` with ``adapters/adapters.json``, so the folder still loads as a
 plain Hugging Face model.
-
-Example:
-    >>> add_language_adapters(model, ["de", "sv"], AdapterSpec(rank=8))     # doctest: +SKIP
-    >>> use_adapter(model, "sv")                                            # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -17,12 +17,6 @@ so the committed folder holds only:
 every loader reads that folder: :meth:`xling.core.model.XlingModel.load`,
 :func:`xling.core.masked_lm.load_masked_lm`, ``AutoModelForMaskedLM`` and ``pipeline("fill-mask")``
 given :func:`materialise`'s path.
-
-Example:
-    >>> from xling.core.delta import materialise
-    >>> folder = materialise("checkpoints/xling-base")                      # doctest: +SKIP
-    >>> from transformers import pipeline
-    >>> pipeline("fill-mask", model=str(folder))("Paris is the capital of <mask>.")  # doctest: +SKIP
 """
 
 from __future__ import annotations

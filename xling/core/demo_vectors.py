@@ -4,9 +4,6 @@ Encodes the demo corpus's test split under the default map's encoders and writes
 (:func:`xling.core.embedding_cache.write_shipped`, ``demo/vectors/``) and the default map's
 projections (:func:`xling.core.projection.ship_default_map`), so that a fresh install's first
 search and first map answer at once. Run it after re-harvesting the demo corpus or retraining.
-
-Example:
-    >>> entries = ship(["xling-encoder"])   # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -6,11 +6,6 @@ Detectors speak ISO 639-1 where a language has such a code (``de``, ``zh``, ``pt
 detector's own code otherwise (lid.176 has ``yue``, ``wuu``, ``als``, ...). The same
 :func:`normalize_lang_code` is applied to gold labels by the evaluators, so ``zh-CN``, ``pt_BR``,
 ``ZH`` or ``iw`` in a user's file compare equal to what the detector says.
-
-Example:
-    >>> from xling.core.detectors import load_detector
-    >>> load_detector("fasttext").detect(["Das ist ein Haus."])    # doctest: +SKIP
-    ['de']
 """
 
 from __future__ import annotations
@@ -96,10 +91,6 @@ class _TopOne:
 
     def detect(self, texts: Sequence[str]) -> list[str]:
         """Top-1 language per text (``"und"`` for an empty text).
-
-        Example:
-            >>> load_detector("fasttext").detect(["C'est une maison.", ""])   # doctest: +SKIP
-            ['fr', 'und']
         """
         return [hits[0][0] if hits else UNDETERMINED for hits in self.predict(texts, k=1)]  # type: ignore[attr-defined]
 
@@ -125,10 +116,6 @@ class FastTextDetector(_TopOne):
 
         Returns:
             One list per text of ``(code, score)`` pairs, best first.
-
-        Example:
-            >>> load_detector("fasttext").predict(["Это дом."], k=1)   # doctest: +SKIP
-            [[('ru', 0.99...)]]
         """
         _check_k(k)
         out: list[list[tuple[str, float]]] = []
@@ -143,10 +130,6 @@ class FastTextDetector(_TopOne):
 
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the model can name: every label of a probe's full ranking.
-
-        Example:
-            >>> "de" in load_detector("fasttext").languages(), "dz" in load_detector("fasttext").languages()  # doctest: +SKIP
-            (True, False)
         """
         hits = self.detector.detect("probe", model="lite", k=1000)
         return frozenset(normalize_lang_code(str(hit["lang"])) for hit in hits)
@@ -160,10 +143,6 @@ class Py3LangidDetector(_TopOne):
     Args:
         identifier: a ``py3langid.langid.LanguageIdentifier`` built with ``norm_probs=True``.
         name: always ``"py3langid"``.
-
-    Example:
-        >>> load_detector("py3langid").detect(["Das ist ein Haus."])   # doctest: +SKIP
-        ['de']
     """
 
     identifier: Any
@@ -178,10 +157,6 @@ class Py3LangidDetector(_TopOne):
 
         Returns:
             One list per text of ``(code, probability)`` pairs, best first.
-
-        Example:
-            >>> load_detector("py3langid").predict(["Это дом."], k=1)   # doctest: +SKIP
-            [[('ru', 0.9...)]]
         """
         _check_k(k)
         out: list[list[tuple[str, float]]] = []
@@ -193,10 +168,6 @@ class Py3LangidDetector(_TopOne):
 
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the model can name (``zxx``, "no linguistic content", among them).
-
-        Example:
-            >>> "de" in load_detector("py3langid").languages()   # doctest: +SKIP
-            True
         """
         return frozenset(normalize_lang_code(str(code)) for code in self.identifier.labels)
 
@@ -213,10 +184,6 @@ class EldDetector(_TopOne):
     Args:
         detector: an ``eld.LanguageDetector``.
         name: always ``"eld"``.
-
-    Example:
-        >>> load_detector("eld").detect(["Das ist ein Haus."])   # doctest: +SKIP
-        ['de']
     """
 
     detector: Any
@@ -232,10 +199,6 @@ class EldDetector(_TopOne):
 
         Returns:
             One list per text of ``(code, share)`` pairs, best first.
-
-        Example:
-            >>> load_detector("eld").predict(["これは家です。"], k=1)   # doctest: +SKIP
-            [[('ja', 1.0)]]
         """
         _check_k(k)
         out: list[list[tuple[str, float]]] = []
@@ -248,10 +211,6 @@ class EldDetector(_TopOne):
 
     def languages(self) -> frozenset[str]:
         """The (normalised) codes the loaded n-gram tables can name.
-
-        Example:
-            >>> sorted(load_detector("eld").languages())[:3]   # doctest: +SKIP
-            ['am', 'ar', 'az']
         """
         # eld keeps its tables in this module-level object, not in the detector.
         from eld.languageData import languageData
@@ -304,11 +263,6 @@ def load_detector(name: str) -> LanguageDetector:
 
     Raises:
         ModelLoadError: an unknown name, a missing folder, or the detector's package is not installed.
-
-    Example:
-        >>> detector = load_detector("fasttext")                        # doctest: +SKIP
-        >>> detector.detect(["Das ist ein Haus.", "これは家です。"])      # doctest: +SKIP
-        ['de', 'ja']
     """
     loaders = {FASTTEXT: _load_fasttext, PY3LANGID: _load_py3langid, ELD: _load_eld}
     if name in loaders:

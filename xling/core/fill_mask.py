@@ -15,11 +15,6 @@ The text is tokenised once; a text longer than the model reads is cut to a windo
 masks, and the result says so.
 
 Example:
-    >>> from xling.core.masked_lm import load_masked_lm_bundle
-    >>> bundle = load_masked_lm_bundle("checkpoints/xling-mini")                    # doctest: +SKIP
-    >>> result = fill_masks(bundle, "Paris is the capital of [MASK].", k=3)         # doctest: +SKIP
-    >>> [c.token for c in result.masks[0].candidates]                               # doctest: +SKIP
-    ['', 'the', 's']
     >>> normalize_masks("Ich ___ nach <mask>.", "[MASK]")
     ('Ich [MASK] nach [MASK].', 2)
 """
@@ -283,11 +278,6 @@ def fill_masks(
     Raises:
         DataError: empty text, no mask, more than :data:`MAX_MASKS` masks, ``k < 1``, no such
             word, or a language the model does not know.
-
-    Example:
-        >>> result = fill_masks(bundle, "Der Hund [MASK] im Garten.", k=5)   # doctest: +SKIP
-        >>> result.masks[0].best.token, result.filled_text                  # doctest: +SKIP
-        ('schläft', 'Der Hund schläft im Garten.')
     """
     import torch
 
@@ -555,9 +545,6 @@ def run_fill_mask(services: Any, text: str, model: str | None = None, k: int = 5
 
     Returns:
         A :class:`FillResult`.
-
-    Example:
-        >>> run_fill_mask(Services(), "Berlin ist die [MASK] von Deutschland.").filled_text  # doctest: +SKIP
     """
     bundle = services.masked_lm(model)
     auto = (language or AUTO).strip().lower() == AUTO

@@ -1,10 +1,4 @@
 """Loading masked language models (BERT-style) safely: safetensors only, no remote code.
-
-Example:
-    >>> from xling.core.masked_lm import load_masked_lm
-    >>> model, tokenizer = load_masked_lm("checkpoints/tiny-mlm")   # doctest: +SKIP
-    >>> tokenizer.mask_token                                        # doctest: +SKIP
-    '[MASK]'
 """
 
 from __future__ import annotations
@@ -86,11 +80,6 @@ def load_masked_lm(name_or_path: str) -> tuple[Any, Any]:
         ModelLoadError: the folder is missing, has no or corrupt safetensors weights, is not a
             masked LM (wrong architecture, or weights without the masked-LM head), or its tokenizer
             has no mask token.
-
-    Example:
-        >>> model, tokenizer = load_masked_lm("path/to/bert-folder")   # doctest: +SKIP
-        >>> type(model).__name__                                        # doctest: +SKIP
-        'BertForMaskedLM'
     """
     source = resolve_model_source(name_or_path, _WHAT)
     # An xling checkpoint folder is a plain HF masked LM too: it loads below like any other; one

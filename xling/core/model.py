@@ -13,14 +13,8 @@ label leaks into the input of the very head that has to predict it. Here:
 
 A saved folder is a plain HF masked LM (``AutoModelForMaskedLM``, ``pipeline("fill-mask")``), a
 sentence-transformers model (mean pool -> projection -> normalise), and xling's heads in
-``heads.safetensors`` with ``xling.json``.
-
-Example:
-    >>> model = XlingModel.load("checkpoints/xling-mini")                # doctest: +SKIP
-    >>> model.embed(["Hallo Welt", "Hello world"]).shape                 # doctest: +SKIP
-    (2, 256)
-    >>> model.predict_languages(["Bonjour tout le monde"], k=1)          # doctest: +SKIP
-    [[('fr', 0.99)]]
+``heads.safetensors`` with ``xling.json``: ``XlingModel.load(folder)``, then ``embed(texts)`` for
+sentence vectors and ``predict_languages(texts, k)`` for ``(code, probability)`` lists.
 """
 
 from __future__ import annotations

@@ -285,10 +285,6 @@ def map_points(sample: MapSample, coords: np.ndarray) -> list[MapPoint]:
 
 def neighbours_of(result: MapResult, i: int, k: int = 10, view: int = 0) -> list[Neighbour]:
     """Nearest neighbours of point ``i`` in ``result.views[view]``'s space (not the projection's).
-
-    Example:
-        >>> [n.text for n in neighbours_of(result, 0, k=3)]     # doctest: +SKIP
-        ['Die Katze schläft.', 'Le chat dort.', 'Un chat.']
     """
     texts, langs, groups = result.sample.texts, result.sample.langs, result.sample.groups
     return [Neighbour(j, texts[j], langs[j], cos, bool(groups[i]) and groups[j] == groups[i])
@@ -344,10 +340,6 @@ def encoder_slug(name: str) -> str:
 
 def write_projection_csv(path: str | Path, points: Sequence[MapPoint]) -> Path:
     """Write ``text, lang, group, x, y[, z]`` (a header row, UTF-8) to ``path``.
-
-    Example:
-        >>> write_projection_csv("map.csv", result.points())   # doctest: +SKIP
-        PosixPath('map.csv')
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -369,10 +361,6 @@ def write_projector_tsv(folder: str | Path, vectors: np.ndarray, sample: MapSamp
 
     Returns:
         ``(vectors_path, metadata_path)``.
-
-    Example:
-        >>> write_projector_tsv("out", result.views[0].vectors, result.sample)   # doctest: +SKIP
-        (PosixPath('out/vectors.tsv'), PosixPath('out/metadata.tsv'))
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -392,10 +380,6 @@ def write_map_exports(result: MapResult, folder: str | Path, csv: bool = True) -
     """Every view of a map as files in ``folder``, the same from the CLI and the tab: per view
     ``map-<encoder>.csv`` (the points, unless ``csv`` is false) and ``<encoder>-vectors.tsv``
     (TensorBoard projector), and one ``metadata.tsv`` that every view's vectors share.
-
-    Example:
-        >>> [p.name for p in write_map_exports(result, "out")]   # doctest: +SKIP
-        ['map-usem3.csv', 'usem3-vectors.tsv', 'metadata.tsv']
     """
     folder = Path(folder)
     paths: list[Path] = []
@@ -521,11 +505,6 @@ def compute_map(services: Any, collection: TextCollection, languages: Sequence[s
 
     Raises:
         XlingError: no encoder, an encoder that cannot load, too few sentences, a bad method or seed.
-
-    Example:
-        >>> result = compute_map(services, services.collection(), ["de", "fr"], 300, ["usem3"], "pca")  # doctest: +SKIP
-        >>> round(result.views[0].metrics.p_at_1, 2)                                            # doctest: +SKIP
-        0.97
     """
     names = list(dict.fromkeys(name.strip() for name in encoders if name and name.strip()))
     if not names:

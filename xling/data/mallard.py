@@ -37,12 +37,6 @@ The records are :mod:`xling.data.prose`'s (:class:`~xling.data.prose.ProseSegmen
   an extracted ``usr/share/help`` folder into :class:`~xling.data.prose.ProseGroup` records;
 - :func:`harvest_gnome_user_docs` downloads, extracts, aligns and filters;
   ``python -m xling.data.mallard`` prints the counts per language.
-
-Example:
-    >>> from xling.data.mallard import harvest_gnome_user_docs
-    >>> groups = harvest_gnome_user_docs(Path("~/.cache/xling/debs").expanduser())  # doctest: +SKIP
-    >>> prose_counts(groups)["de"]  # doctest: +SKIP
-    ProseCount(groups=..., paragraphs=..., characters=...)
 """
 
 from __future__ import annotations
@@ -266,10 +260,6 @@ def choose_mallard_locales(
         root: a ``usr/share/help`` folder.
         languages: the codes wanted; ``None`` for all.
         min_chars: as in :func:`parse_mallard_page`.
-
-    Example:
-        >>> choose_mallard_locales(Path("usr/share/help"))["pt"]  # doctest: +SKIP
-        'pt_BR'
     """
     by_lang: dict[str, list[str]] = {}
     for locale in help_locales(root):
@@ -347,11 +337,6 @@ def aligned_mallard(
 
     Raises:
         DataError: there are no English pages, or an English page is unreadable.
-
-    Example:
-        >>> groups = aligned_mallard(Path("trees/gnome-user-docs/usr/share/help"))  # doctest: +SKIP
-        >>> next(groups).english.domain  # doctest: +SKIP
-        'gnome-help/a11y-bouncekeys.page'
     """
     pages = mallard_pages(root) if (root / ENGLISH_LOCALE).is_dir() else []
     if not pages:
@@ -426,9 +411,6 @@ def harvest_gnome_user_docs(
 
     Raises:
         SourceUnavailable: apt could not fetch the package.
-
-    Example:
-        >>> groups = harvest_gnome_user_docs(Path("/tmp/debs"), ["de", "fr"])  # doctest: +SKIP
     """
     root, version = fetch_gnome_user_docs(cache)
     wanted = set(languages) if languages is not None else None

@@ -2,11 +2,6 @@
 
 The format is small and documented (GNU gettext manual, "The Format of GNU MO Files"): a header,
 two tables of (length, offset) pairs for the original and translated strings, then the strings.
-
-Example:
-    >>> from xling.data.mo import read_mo
-    >>> entries = read_mo("/usr/share/locale/de/LC_MESSAGES/coreutils.mo")  # doctest: +SKIP
-    >>> entries[0].msgid, entries[0].msgstr                                 # doctest: +SKIP
 """
 
 from __future__ import annotations

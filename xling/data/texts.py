@@ -13,8 +13,8 @@ Uploads may be:
 
 Example:
     >>> from xling.data.texts import load_corpus_collection
-    >>> texts = load_corpus_collection("demo/corpus", split="test")   # doctest: +SKIP
-    >>> texts.languages()[:3]                                          # doctest: +SKIP
+    >>> texts = load_corpus_collection("demo/corpus", split="test")
+    >>> texts.languages()[:3]
     ['af', 'ar', 'as']
 """
 

@@ -1,10 +1,6 @@
 """The app builder: arranges one tab per module around one shared :class:`~xling.core.services.Services`.
 
-Example:
-    >>> from xling.config import AppConfig
-    >>> from xling.ui.app import build_app, launch_options, queue_options
-    >>> demo = build_app(AppConfig())                 # doctest: +SKIP
-    >>> demo.queue(**queue_options()).launch(**launch_options())       # doctest: +SKIP
+``build_app(AppConfig()).queue(**queue_options()).launch(**launch_options())`` serves it.
 """
 
 from __future__ import annotations

@@ -5,10 +5,6 @@ uploaded file.
 Events: ``/detect`` (text, model, reference) and ``/detect_batch`` (file, model, reference);
 ``reference`` is one of :data:`~xling.core.detectors.REFERENCE_DETECTORS` and may be left out
 (fastText).
-
-Example:
-    >>> from gradio_client import Client                                        # doctest: +SKIP
-    >>> Client("http://127.0.0.1:7860").predict("Guten Morgen!", "xling-mini", "eld", api_name="/detect")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -228,10 +228,6 @@ def candidates_figure(result: FillResult, color: str = _BAR_COLORS[0]) -> Any:
 
     Returns:
         A ``plotly.graph_objects.Figure``.
-
-    Example:
-        >>> candidates_figure(fill_masks(bundle, "Hallo [MASK]!")).data[0].type   # doctest: +SKIP
-        'bar'
     """
     from plotly.subplots import make_subplots
 

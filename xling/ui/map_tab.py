@@ -6,12 +6,6 @@ measure) -> two numbers above the plots (cross-lingual P@1, language clustering)
 click, since ``gr.Plot`` has no click event) or by typing its number or words of its text; its
 nearest neighbours in the full space fill the tables below. Exports: CSV of coordinates and the
 TensorBoard projector's TSV files.
-
-Example:
-    >>> with gr.Blocks() as demo:                  # doctest: +SKIP
-    ...     parts = create_map_tab(services)
-    >>> sorted(parts)[:3]                          # doctest: +SKIP
-    ['compare', 'dims', 'draw']
 """
 
 from __future__ import annotations

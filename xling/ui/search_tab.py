@@ -2,12 +2,8 @@
 upload), and bitext mining of two lists of sentences.
 
 Events: ``/search`` (query, encoder, k, languages, exclude_query_language, corpus_file) and
-``/mine`` (source_text, target_text, encoder, k, mode, min_margin, source_file, target_file).
-
-Example:
-    >>> from gradio_client import Client                                                  # doctest: +SKIP
-    >>> Client("http://127.0.0.1:7860").predict("Open the file", "usem3", 5, [], False, None,
-    ...                                         api_name="/search")                      # doctest: +SKIP
+``/mine`` (source_text, target_text, encoder, k, mode, min_margin, source_file, target_file);
+``gradio_client.Client(url).predict(..., api_name="/search")`` calls one.
 """
 
 from __future__ import annotations
