@@ -26,7 +26,7 @@ LAYERS = {
 ALLOWED = {("xling.data.harvest", "xling.core.detectors")}
 #: File names more than one layer reads: each literal may stand in one module of xling only.
 SHARED_NAMES = ("parallel.jsonl", "mono.jsonl", "progress.jsonl", "config.yaml", "metrics.json",
-                "trainer_state.pt", "xling.json", "xling-encoder.json")
+                "trainer_state.pt", "xling.json", "xling-encoder.json", "teachers.json")
 
 
 def _modules() -> dict[str, Path]:

@@ -49,9 +49,9 @@ def test_run_logs_both_losses_and_publishes_an_encoder(run_dir):
 
 
 def test_published_encoder_loads_everywhere_encoders_load(run_dir, usem3_encoder):
+    from xling.config import AppConfig, Paths
     from xling.core.encoders import load_encoder
     from xling.core.services import Services
-    from xling.config import AppConfig, Paths
 
     encoder = load_encoder(str(run_dir))
     texts = ["Open the file", "फ़ाइल खोलें"]
@@ -113,7 +113,8 @@ class _GroupTeacher:
 def test_several_teachers_each_teach_the_language_they_know_best(tmp_path, monkeypatch):
     from xling.data.corpus import load_segments
     from xling.training import encoder_run
-    from xling.training.teachers import TEACHER_CACHE, TeacherPlan
+    from xling.training.run_folder import TEACHER_CACHE
+    from xling.training.teachers import TeacherPlan
 
     group_of = {}
     for split in ("train", "dev", "test"):

@@ -32,12 +32,12 @@ import torch
 from xling.core.usem3_torch import ENCODER_MANIFEST, USEM3_TORCH, TorchUsem3Encoder
 from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
-from xling.training.objectives import info_nce, teacher_student_loss
 from xling.training.engine import Engine, seed_everything, warmup_then_linear
-from xling.training.run_folder import (TRAINER_STATE, TrainingFigures, latest_checkpoint, publish_model,
-                                       write_metrics)
-from xling.training.teachers import (TEACHER_CACHE, TeacherPlan, VectorCache, cached_groups, choose_teachers,
-                                     sample_pairs, texts_to_cache)
+from xling.training.objectives import info_nce, teacher_student_loss
+from xling.training.run_folder import (TEACHER_CACHE, TRAINER_STATE, TrainingFigures, latest_checkpoint,
+                                       publish_model, write_metrics)
+from xling.training.teachers import (TeacherPlan, VectorCache, cached_groups, choose_teachers, sample_pairs,
+                                     texts_to_cache)
 
 
 def load_teacher(name: str):

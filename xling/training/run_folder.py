@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from xling.core.model_folders import METRICS_FILE, MODEL_MANIFESTS
-from xling.core.model_folders import holds_model as folder_holds_model
 from xling.core.model_folders import XLING_MANIFEST as MANIFEST
+from xling.core.model_folders import holds_model as folder_holds_model
 from xling.errors import XlingError
 from xling.training.config import TrainConfig
 
@@ -44,6 +44,10 @@ STOP_FILE = "STOP"
 TRAINER_STATE = "trainer_state.pt"
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
+#: An encoder run with several teachers: their dev scores and who teaches which language.
+TEACHERS_FILE = "teachers.json"
+#: ... and the non-anchor teachers' vectors, computed once (:class:`~xling.training.teachers.VectorCache`).
+TEACHER_CACHE = "teacher-cache"
 #: Keys of a progress row that are not loss components.
 ROW_META = frozenset({"time", "step", "max_steps", "lr", "tokens_per_s", "elapsed_s", "eta_s", "gpu_mem_gb"})
 #: The events that end a launch.

@@ -29,11 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from xling.data.eval_files import EvalPair
-
-#: The run-folder file that records the teachers' dev scores and the choice per language.
-TEACHERS_FILE = "teachers.json"
-#: The run-folder folder that holds each non-anchor teacher's cached vectors.
-TEACHER_CACHE = "teacher-cache"
+from xling.training.run_folder import TEACHERS_FILE, write_atomic
 
 
 @dataclass(frozen=True)
@@ -56,10 +52,7 @@ class TeacherPlan:
         return sorted(lang for lang, name in self.choice.items() if name == teacher)
 
     def save(self, folder: Path) -> None:
-        path = folder / TEACHERS_FILE
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n")
-        partial.replace(path)
+        write_atomic(folder / TEACHERS_FILE, json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, folder: Path) -> TeacherPlan | None:
