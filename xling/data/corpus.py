@@ -9,8 +9,13 @@ A corpus folder (the full one in the cache, or ``demo/corpus``) holds:
 - ``stats.json``: counts per language and split.
 
 Example:
-    >>> from xling.data.corpus import load_segments
-    >>> test = load_segments("demo/corpus", split="test")  # doctest: +SKIP
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_jsonl(folder / PARALLEL_FILE, [Segment(group="g1", lang="de", text="Speichern", source="django",
+    ...                                              domain="admin", licence="BSD-3-Clause", split="test")])
+    1
+    >>> is_corpus(folder), [s.text for s in load_segments(folder, split="test")]
+    (True, ['Speichern'])
 """
 
 from __future__ import annotations
@@ -241,8 +246,10 @@ def default_corpus(paths: Paths) -> Path:
     exists, else the demo corpus.
 
     Example:
-        >>> default_corpus(Paths.from_env()).name                           # doctest: +SKIP
-        'corpus'
+        >>> import tempfile
+        >>> paths = Paths(cache=Path(tempfile.mkdtemp()), demo=Path("demo"), checkpoints=Path("checkpoints"))
+        >>> default_corpus(paths).as_posix()  # no harvested corpus in this cache
+        'demo/corpus'
     """
     return paths.corpus_cache if is_corpus(paths.corpus_cache) else paths.demo_corpus
 

@@ -6,10 +6,6 @@ group, keeps one text per (group, language) by vote, adds the translated manuals
 :mod:`xling.data.prose`; GNOME's user help, :mod:`xling.data.mallard`) as paragraph-aligned
 groups, splits by group, writes the full corpus to the cache and small demo subsets to
 ``demo/corpus``. Missing sources are reported, not fatal (``--strict`` makes them fatal).
-
-Example:
-    >>> from xling.data.harvest import HarvestConfig, harvest
-    >>> corpus = harvest(HarvestConfig(out=Path("/tmp/corpus"), demo=None))  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -15,9 +15,12 @@ No torch, no gradio, nothing of :mod:`xling.training` here: the presets
 (:mod:`xling.training.presets`) say what a run needs.
 
 Example:
-    >>> report = inspect_data(DataNeeds(languages=("de", "en")), "unused", paths=Paths.from_env())  # doctest: +SKIP
-    >>> report.summary                                                          # doctest: +SKIP
-    'demo corpus: 2 languages, 1,149 training texts, 369 translation groups'
+    >>> import tempfile
+    >>> upload = Path(tempfile.mkdtemp()) / "texts.csv"
+    >>> _ = upload.write_text("text,lang\\nSave,en\\nSpeichern,de\\nEnregistrer,fr\\n")
+    >>> needs = DataNeeds(data_source="upload", data=str(upload), languages=("de", "en"))
+    >>> inspect_data(needs, upload.parent / "store", paths=Paths.from_env()).summary
+    'texts.csv: 2 languages, 2 training texts, 0 translation groups'
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ def corpus_languages(folder: str | Path) -> list[str]:
     """The languages of a corpus folder (from its ``stats.json``, else by reading it), sorted.
 
     Example:
-        >>> "de" in corpus_languages("demo/corpus")                          # doctest: +SKIP
+        >>> "de" in corpus_languages("demo/corpus")
         True
     """
     folder = Path(folder)

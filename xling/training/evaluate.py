@@ -1,10 +1,8 @@
 """The metrics a run reports at its end, on the corpus test split: per-language language-ID
 accuracy, masked-LM top-1/top-5 and retrieval P@1 (each language -> English).
 
-Example:
-    >>> metrics = evaluate_checkpoint(model, Path("demo/corpus"), texts_per_lang=100)   # doctest: +SKIP
-    >>> sorted(metrics)                                                                  # doctest: +SKIP
-    ['langid', 'mlm', 'retrieval']
+``evaluate_checkpoint(model, Path("demo/corpus"), texts_per_lang=100)`` returns them as a dict, under the
+keys ``langid``, ``mlm`` and ``retrieval``.
 """
 
 from __future__ import annotations

@@ -27,10 +27,14 @@ needs of it).
 No gradio here: the tab turns widget values into a :class:`RunRequest` and shows the messages.
 
 Example:
-    >>> request = RunRequest(run_name="demo", preset="mlm_lid", languages=("de", "en", "fr"), steps=50)
-    >>> plan = plan_run(request, Path("checkpoints"))                        # doctest: +SKIP
-    >>> plan.config.objectives.lid_weight, plan.data.summary                 # doctest: +SKIP
-    (0.3, 'demo corpus: 3 languages, 1,149 training texts, 369 translation groups')
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "texts.csv").write_text("text,lang\\nSave,en\\nSpeichern,de\\nEnregistrer,fr\\n")
+    >>> request = RunRequest(run_name="demo", preset="mlm_lid", data_source="upload",
+    ...                      data=str(folder / "texts.csv"), steps=50)
+    >>> plan = plan_run(request, folder / "checkpoints")
+    >>> plan.config.objectives.lid_weight, plan.data.summary
+    (0.3, 'texts.csv: 3 languages, 3 training texts, 0 translation groups')
 """
 
 from __future__ import annotations

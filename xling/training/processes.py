@@ -6,7 +6,7 @@ the group. Where there is no ``/proc`` (not Linux), a group is probed with signa
 
 Example:
     >>> import os
-    >>> proc_stat(os.getpid()).state in {"R", "S"}                 # doctest: +SKIP
+    >>> proc_stat(os.getpid()).state in {"R", "S"}
     True
 """
 

@@ -19,13 +19,8 @@ with the token in ``XLING_ADMIN_TOKEN``; with no token configured the tab is rea
 (the policy: :class:`xling.training.access.DeploymentGate`).
 
 Events by API name: ``/preview_command``, ``/start_run``, ``/stop_run``, ``/resume_run``,
-``/run_status``, ``/run_metrics``, ``/before_after_map``.
-
-Example:
-    >>> with gr.Blocks() as demo:                                  # doctest: +SKIP
-    ...     parts = create_finetune_tab(services)
-    >>> parts["start"].value                                       # doctest: +SKIP
-    'Start'
+``/run_status``, ``/run_metrics``, ``/before_after_map``. :func:`create_finetune_tab` is called inside
+a ``gr.Blocks()`` context and returns the tab's parts by name (``parts["start"]`` is the Start button).
 """
 
 from __future__ import annotations
@@ -521,8 +516,11 @@ def server_paths_hidden(services: Services) -> Callable[[str], str]:
     the cache as ``$XLING_CACHE``, the home folder as ``~`` (a public deployment shows no paths).
 
     Example:
-        >>> hide = server_paths_hidden(services)                                   # doctest: +SKIP
-        >>> hide(f"{sys.executable} -m xling.training --config {services.checkpoints}/r/config.yaml")  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> paths = Paths(cache=Path("/srv/cache"), demo=REPO_ROOT / "demo", checkpoints=Path("/srv/runs"))
+        >>> services = SimpleNamespace(checkpoints=Path("/srv/runs"), config=SimpleNamespace(paths=paths))
+        >>> hide = server_paths_hidden(services)
+        >>> hide(f"{sys.executable} -m xling.training --config /srv/runs/r/config.yaml")
         'python -m xling.training --config checkpoints/r/config.yaml'
     """
     paths = services.config.paths
