@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,15 @@ def locale_root(tmp_path: Path) -> Path:
     # Transliterated proper names: a skipped catalog.
     write_catalog(root, "fr", "iso_639-3", [("Abui", {"fr": "Abouï"})])
     return root
+
+
+@pytest.fixture
+def no_apt(monkeypatch):
+    """Fail the test if apt-get or apt-cache would be run (the ``.deb`` files are already in the cache)."""
+    real_run = subprocess.run
+
+    def run(command, *args, **kwargs):
+        assert command[0] not in ("apt-get", "apt-cache"), f"tried to run {command}"
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)

@@ -307,18 +307,6 @@ def build_deb(tmp: Path, help_root: Path, out: Path, version: str = "43.0-2") ->
     return deb
 
 
-@pytest.fixture
-def no_apt(monkeypatch):
-    """Fail the test if apt-get would be run (the ``.deb`` is already in the cache)."""
-    real_run = subprocess.run
-
-    def run(command, *args, **kwargs):
-        assert command[0] not in ("apt-get", "apt-cache"), f"tried to run {command}"
-        return real_run(command, *args, **kwargs)
-
-    monkeypatch.setattr(prose.subprocess, "run", run)
-
-
 def fake_detect(texts: list[str]) -> list[str]:
     """English if it reads ``the``; German if it has ``Sie``; else Portuguese."""
     return ["en" if " the " in f" {t} " else "de" if " Sie " in f" {t} " else "pt" for t in texts]

@@ -325,16 +325,10 @@ def deb_cache(tmp_path: Path, helps) -> Path:
 
 
 @pytest.fixture
-def no_apt(monkeypatch):
-    """Fail the test if apt-get or apt-cache would be run; the package list is PACKAGES."""
-    real_run = subprocess.run
-
-    def run(command, *args, **kwargs):
-        assert command[0] not in ("apt-get", "apt-cache"), f"tried to run {command}"
-        return real_run(command, *args, **kwargs)
-
-    monkeypatch.setattr(prose.subprocess, "run", run)
+def no_apt(no_apt, monkeypatch):
+    """No apt-get or apt-cache (see tests/data/conftest.py); the package list is PACKAGES."""
     monkeypatch.setattr(prose, "libreoffice_help_packages", lambda: sorted(PACKAGES.values()))
+
 
 
 @needs_dpkg
