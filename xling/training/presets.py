@@ -333,7 +333,7 @@ def suggest_run_name(preset: str, taken: Iterable[str] = ()) -> str:
 
 
 def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = False,
-             cuda_devices: Callable[[], int] | None = None, paths: Paths | None = None) -> RunPlan:
+             cuda_devices: Callable[[], int] | None = None, paths: Paths) -> RunPlan:
     """Check a request and build its config: what "Preview command" shows and "Start" launches.
 
     Args:
@@ -504,7 +504,7 @@ def data_needs(request: RunRequest) -> DataNeeds:
 
 
 def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True,
-                 paths: Paths | None = None) -> DataReport:
+                 paths: Paths) -> DataReport:
     """Read and check the request's data for its preset (nothing is written).
 
     Args:
@@ -519,4 +519,4 @@ def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True,
             column, empty data, a language with no texts, too few translation pairs or labelled
             examples, a hub id while offline.
     """
-    return intake.inspect_data(data_needs(request), store, fetch=fetch, paths=paths or Paths.from_env())
+    return intake.inspect_data(data_needs(request), store, fetch=fetch, paths=paths)

@@ -38,13 +38,12 @@ ENGINES: dict[str, type[Engine]] = {"pretrain": Engine, "encoder": EncoderRun}
 
 
 def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunControl | None = None, *,
-          paths: Paths | None = None) -> RunResult:
+          paths: Paths) -> RunResult:
     """Run (or resume) a training run described by ``config``; see the module docstring.
 
     ``paths`` gives the checkpoints folder (a config without ``output_dir`` runs in
     ``<checkpoints>/<run_name>``) and the default corpus; ``None``: :meth:`Paths.from_env`.
     """
-    paths = paths or Paths.from_env()
     run_dir = config.run_dir_in(paths.checkpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STOP_FILE).unlink(missing_ok=True)
