@@ -49,11 +49,12 @@ def test_run_logs_both_losses_and_publishes_an_encoder(run_dir):
 
 
 def test_published_encoder_loads_everywhere_encoders_load(run_dir, usem3_encoder):
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
     from xling.core.services import Services
     from xling.config import AppConfig
 
-    encoder = load_encoder(str(run_dir))
+    encoder = load_encoder(str(run_dir), Paths.from_env())
     texts = ["Open the file", "फ़ाइल खोलें"]
     vectors = encoder.encode(texts)
     assert vectors.shape == (2, 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
@@ -122,7 +123,7 @@ def test_several_teachers_each_teach_the_language_they_know_best(tmp_path, monke
             group_of.setdefault(seg.text, (seg.group, seg.lang))
     teachers = {"knows-de": _GroupTeacher("knows-de", {"de"}, 512, group_of),
                 "knows-sv": _GroupTeacher("knows-sv", {"sv"}, 24, group_of)}
-    monkeypatch.setattr(encoder_run, "load_teacher", lambda name: teachers[name])
+    monkeypatch.setattr(encoder_run, "load_teacher", lambda name, paths: teachers[name])
     config = TrainConfig.from_dict({
         **_config(tmp_path, steps=6).to_dict(),
         "objectives": {"mlm": False, "lid_weight": 0, "teacher": "knows-de", "contrastive_weight": 1.0},

@@ -69,10 +69,11 @@ def test_the_run_folder_is_a_model_for_every_loader(finished_run):
     from transformers import pipeline
 
     from xling.core.detectors import load_detector
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
     from xling.core.masked_lm import load_masked_lm
 
-    assert load_encoder(str(finished_run)).encode(["Hallo"]).shape[0] == 1
+    assert load_encoder(str(finished_run), Paths.from_env()).encode(["Hallo"]).shape[0] == 1
     assert load_detector(str(finished_run)).detect(["Guten Morgen"])[0] in {"en", "de", "fr", "es", "ru", "zh", "ja", "ar"}
     load_masked_lm(str(finished_run))
     assert len(pipeline("fill-mask", model=str(finished_run))("Guten [MASK].", top_k=2)) == 2

@@ -83,7 +83,7 @@ def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callba
     corpus = resolve_corpus(config.data.corpus, paths)
     rows = load_task(corpus, settings.task)
     encoder_name = settings.encoder or config.init.from_checkpoint
-    encoder = load_encoder(encoder_name)
+    encoder = load_encoder(encoder_name, paths)
     info = {"run_name": config.run_name, "task": "zero_shot", "step": 0, "max_steps": settings.epochs,
             "encoder": encoder_name, "corpus": str(corpus), "pid": os.getpid()}
     for callback in callbacks:
