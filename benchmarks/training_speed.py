@@ -131,6 +131,7 @@ def window_rate(stamps: list[tuple[float, int, float]], warmup: int) -> tuple[fl
 
 
 def xling_child(work: str, steps: int, warmup: int) -> dict:
+    from xling.config import Paths
     from xling.training.callbacks import Callback
     from xling.training.runner import train
 
@@ -151,10 +152,11 @@ def xling_child(work: str, steps: int, warmup: int) -> dict:
             self.losses.append(logs["mlm"])
 
     config = bench_config(Path(work), steps)
-    shutil.rmtree(config.run_dir, ignore_errors=True)
+    paths = Paths.from_env()
+    shutil.rmtree(config.run_dir_in(paths.checkpoints), ignore_errors=True)
     stamps = Stamps()
     start = time.perf_counter()
-    result = train(config, callbacks=[stamps])
+    result = train(config, callbacks=[stamps], paths=paths)
     total = time.perf_counter() - start
     tokens, seconds = window_rate(stamps.stamps, warmup)
     return {"tokens": tokens, "seconds": seconds, "all_tokens": result.metrics["training"]["tokens"],

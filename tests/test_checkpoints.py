@@ -64,9 +64,10 @@ def test_language_id_on_clear_sentences():
 
 
 def test_translations_are_nearest_neighbours():
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
-    encoder = load_encoder(str(MINI))
+    encoder = load_encoder(str(MINI), Paths.from_env())
     english = ["Open file", "Save as", "Print preview", "Delete the selected files"]
     german = ["Datei öffnen", "Speichern unter", "Druckvorschau", "Die ausgewählten Dateien löschen"]
     similarity = encoder.encode(german) @ encoder.encode(english).T

@@ -160,13 +160,15 @@ def _add_eval_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_eval_retrieval(args: argparse.Namespace, out: TextIO) -> int:
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
     from xling.core.evaluation import evaluate_retrieval
     from xling.data.eval_files import read_pairs
 
     pairs = read_pairs(args.data)  # a bad file fails before a model is loaded
     names = args.encoder or [DEFAULT_ENCODER]
-    encoders = [load_encoder(name) for name in names]  # all load before any work
+    paths = Paths.from_env()
+    encoders = [load_encoder(name, paths) for name in names]  # all load before any work
     def evaluate(subset, encoder):
         return evaluate_retrieval(subset, encoder, batch_size=args.batch_size, show_progress=progress_wanted())
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xling.config import Paths
 from xling.core.encoders import (
     Encoder,
     ModelSource,
@@ -50,7 +51,7 @@ def test_usem3_is_an_encoder_and_handles_empty_input(usem3_encoder):
 
 
 def test_sentence_transformers_folder_loads_and_normalises(tiny_st_dir):
-    encoder = load_encoder(str(tiny_st_dir))
+    encoder = load_encoder(str(tiny_st_dir), Paths.from_env())
     assert isinstance(encoder, Encoder)
     assert encoder.name == str(tiny_st_dir)
     vectors = encoder.encode(["Die Katze schläft.", "The cat sleeps.", "猫在睡觉。"], batch_size=2)
@@ -61,14 +62,14 @@ def test_sentence_transformers_folder_loads_and_normalises(tiny_st_dir):
 
 
 def test_plain_transformers_folder_is_mean_pooled(tiny_mlm_dir):
-    vectors = load_encoder(str(tiny_mlm_dir)).encode(["Hallo Welt"])
+    vectors = load_encoder(str(tiny_mlm_dir), Paths.from_env()).encode(["Hallo Welt"])
     assert vectors.shape == (1, 32)
 
 
 def test_missing_local_folder_is_named(tmp_path):
     missing = tmp_path / "no" / "such" / "encoder"
     with pytest.raises(ModelLoadError, match="no such folder") as info:
-        load_encoder(str(missing))
+        load_encoder(str(missing), Paths.from_env())
     assert str(missing) in str(info.value)
     assert "encoder" in str(info.value)
 
@@ -76,13 +77,13 @@ def test_missing_local_folder_is_named(tmp_path):
 def test_offline_hub_id_is_told_apart_from_a_missing_folder(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="offline") as info:
-        load_encoder("xling-test-org/not-a-model")
+        load_encoder("xling-test-org/not-a-model", Paths.from_env())
     assert "not a local folder" in str(info.value)
 
 
 def test_empty_folder_is_not_a_model(tmp_path):
     with pytest.raises(ModelLoadError, match="config.json is missing"):
-        load_encoder(str(tmp_path))
+        load_encoder(str(tmp_path), Paths.from_env())
 
 
 def test_pickle_only_weights_are_refused(tiny_mlm_dir, tmp_path):
@@ -94,7 +95,7 @@ def test_pickle_only_weights_are_refused(tiny_mlm_dir, tmp_path):
     torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
     with pytest.raises(ModelLoadError, match="safetensors only"):
-        load_encoder(str(folder))
+        load_encoder(str(folder), Paths.from_env())
 
 
 def test_corrupt_weights_are_reported(tiny_mlm_dir, tmp_path):
@@ -102,13 +103,13 @@ def test_corrupt_weights_are_reported(tiny_mlm_dir, tmp_path):
     shutil.copytree(tiny_mlm_dir, folder)
     (folder / "model.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(ModelLoadError, match="could not be read"):
-        load_encoder(str(folder))
+        load_encoder(str(folder), Paths.from_env())
 
 
 def test_xling_checkpoint_encodes_with_its_sentence_head(tiny_xling_dir):
     from xling.core.model import XlingModel
 
-    encoder = load_encoder(str(tiny_xling_dir))
+    encoder = load_encoder(str(tiny_xling_dir), Paths.from_env())
     texts = ["Die Katze schläft.", "The cat sleeps.", "猫在睡觉。"]
     vectors = encoder.encode(texts, batch_size=2)
     assert vectors.shape == (3, 24)
@@ -119,7 +120,7 @@ def test_xling_checkpoint_encodes_with_its_sentence_head(tiny_xling_dir):
 def test_broken_xling_checkpoint_is_reported(tmp_path):
     (tmp_path / "xling.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(ModelLoadError, match="unreadable"):
-        load_encoder(str(tmp_path))
+        load_encoder(str(tmp_path), Paths.from_env())
 
 
 # --------------------------------------------------------------------------- helpers
@@ -173,7 +174,7 @@ def test_e5_small_loads_by_name_with_its_prefixes(e5_cache, monkeypatch):
     from xling.core.encoders import E5_SMALL, load_encoder
 
     monkeypatch.setenv("XLING_CACHE", str(e5_cache))
-    encoder = load_encoder(E5_SMALL)
+    encoder = load_encoder(E5_SMALL, Paths.from_env())
     vectors = encoder.encode(["Die Katze schläft auf dem Sofa.", "The cat sleeps on the sofa.",
                               "Der Zug nach Berlin hat heute Verspätung."])
     assert encoder.name == "e5-small" and vectors.shape == (3, 384)

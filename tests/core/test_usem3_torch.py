@@ -15,9 +15,10 @@ USEM3_LANGUAGES = set("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
 
 @pytest.fixture(scope="module")
 def torch_usem3():
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
 
-    return load_encoder("usem3-torch")
+    return load_encoder("usem3-torch", Paths.from_env())
 
 
 def _corpus_sample(per_language: int) -> list[str]:
@@ -96,6 +97,8 @@ def test_new_characters_get_their_own_rows(torch_usem3):
 def test_saved_encoder_holds_only_what_changed(tmp_path, torch_usem3):
     import torch
 
+    from xling.config import Paths
+
     from xling.core.encoders import load_encoder
     from xling.core.usem3_torch import TorchUsem3Encoder
 
@@ -111,7 +114,7 @@ def test_saved_encoder_holds_only_what_changed(tmp_path, torch_usem3):
     assert (folder / "encoder.safetensors").stat().st_size < 30e6   # not the 262 MB table
 
     texts = ["Hello world", "ქართული ენა", "Datei öffnen"]
-    loaded = load_encoder(str(folder))
+    loaded = load_encoder(str(folder), Paths.from_env())
     assert np.allclose(loaded.encode(texts), encoder.encode(texts), atol=1e-6)
 
     # Trained rows change unevenly: stored as int8 per row, each entry is within 1/254 of the row's

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, Paths
 from xling.training.callbacks import Callback
 from xling.training.config import ConfigError, TrainConfig
 from xling.training.run_folder import latest_checkpoint
@@ -29,7 +29,7 @@ def _config(tmp_path, steps: int = 12, **encoder) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    result = train(_config(tmp_path_factory.mktemp("encoder")))
+    result = train(_config(tmp_path_factory.mktemp("encoder")), paths=Paths.from_env())
     assert result.state == "finished" and result.step == 12
     return result.run_dir
 
@@ -53,7 +53,7 @@ def test_published_encoder_loads_everywhere_encoders_load(run_dir, usem3_encoder
     from xling.core.encoders import load_encoder
     from xling.core.services import Services
 
-    encoder = load_encoder(str(run_dir))
+    encoder = load_encoder(str(run_dir), Paths.from_env())
     texts = ["Open the file", "फ़ाइल खोलें"]
     vectors = encoder.encode(texts)
     assert vectors.shape == (2, 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
@@ -66,17 +66,18 @@ def test_published_encoder_loads_everywhere_encoders_load(run_dir, usem3_encoder
 
 def test_stop_and_resume_continue_the_run(tmp_path):
     config = _config(tmp_path, steps=8, train_table=False)
-    (config.run_dir).mkdir(parents=True)
+    run_dir = config.run_dir_in(Paths.from_env().checkpoints)
+    run_dir.mkdir(parents=True)
 
     class StopAfterFirstLog(Callback):
         def on_log(self, logs):
-            (config.run_dir / "STOP").write_text("")
+            (run_dir / "STOP").write_text("")
 
-    first = train(config, callbacks=[StopAfterFirstLog()])
-    assert first.state == "stopped" and latest_checkpoint(config.run_dir) is not None
-    second = train(config)
+    first = train(config, callbacks=[StopAfterFirstLog()], paths=Paths.from_env())
+    assert first.state == "stopped" and latest_checkpoint(run_dir) is not None
+    second = train(config, paths=Paths.from_env())
     assert second.state == "finished" and second.step == 8
-    info = json.loads((config.run_dir / "xling-encoder.json").read_text())
+    info = json.loads((run_dir / "xling-encoder.json").read_text())
     assert info["changed_table_rows"] == 0                              # train_table: false
 
 
@@ -122,14 +123,14 @@ def test_several_teachers_each_teach_the_language_they_know_best(tmp_path, monke
             group_of.setdefault(seg.text, (seg.group, seg.lang))
     teachers = {"knows-de": _GroupTeacher("knows-de", {"de"}, 512, group_of),
                 "knows-sv": _GroupTeacher("knows-sv", {"sv"}, 24, group_of)}
-    monkeypatch.setattr(encoder_run, "load_teacher", lambda name: teachers[name])
+    monkeypatch.setattr(encoder_run, "load_teacher", lambda name, paths: teachers[name])
     config = TrainConfig.from_dict({
         **_config(tmp_path, steps=6).to_dict(),
         "objectives": {"mlm": False, "lid_weight": 0, "teacher": "knows-de", "contrastive_weight": 1.0},
         "encoder": {"teachers": ["knows-sv"], "teacher_dev_pairs": 20, "teacher_pairs_per_lang": 40,
                     "new_char_min_count": 0},
     })
-    result = train(config)
+    result = train(config, paths=Paths.from_env())
     assert result.state == "finished"
     plan = TeacherPlan.load(result.run_dir)
     assert plan.choice["de"] == "knows-de" and plan.choice["sv"] == "knows-sv" and set(plan.choice) == {"de", "sv", "hi"}
@@ -149,6 +150,6 @@ def test_several_teachers_each_teach_the_language_they_know_best(tmp_path, monke
     # Resuming keeps the choice and reads the cached vectors instead of encoding them again.
     more = TrainConfig.from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "steps": 8}})
     teachers["knows-sv"].encoded = 0
-    assert train(more).step == 8
+    assert train(more, paths=Paths.from_env()).step == 8
     assert TeacherPlan.load(result.run_dir) == plan
     assert teachers["knows-sv"].encoded <= metrics["n_pairs"] * 2       # only the end-of-run evaluation

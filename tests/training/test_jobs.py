@@ -93,7 +93,7 @@ def test_start_launches_the_cli_in_its_own_process_group(life):
     assert list(job.command) == [sys.executable, "-m", "xling.training", "--config",
                                  str(life.root / "life" / "config.yaml"), "--no-progress-bar"]
     written = TrainConfig.from_file(life.root / "life" / "config.yaml")
-    assert written.run_dir == life.root / "life" and written.train.steps == STEPS
+    assert written.run_dir_in(life.root) == life.root / "life" and written.train.steps == STEPS
     on_disk = json.loads((life.root / "life" / "job.json").read_text())
     assert on_disk["pgid"] == on_disk["pid"] and on_disk["command_line"].endswith("--no-progress-bar")
 

@@ -13,15 +13,21 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PARALLEL
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, Paths
 from xling.errors import DataError, XlingError
 from xling.data import intake
 from xling.training import presets
 from xling.training.config import ConfigError, TrainConfig
-from xling.training.presets import PRESETS, PresetError, RunRequest, default_request, plan_run
+from xling.training.presets import PRESETS, PresetError, RunRequest, RunPlan, default_request
 
 DEMO = REPO_ROOT / "demo" / "corpus"
 LANGS = ("de", "en", "fr")
+#: The folders the default corpus comes from: the test run's environment, as the CLI reads it.
+PATHS = Paths.from_env()
+
+
+def plan_run(request: RunRequest, root: Path, **options) -> RunPlan:
+    return presets.plan_run(request, root, paths=PATHS, **options)
 
 
 def _request(preset: str = "mlm_lid", **values) -> RunRequest:
@@ -51,7 +57,7 @@ def test_every_preset_builds_a_valid_config_on_the_demo_corpus(key, root):
     plan = plan_run(_request(key, base_model=base, steps=40, batch_size=8), root)
     config = plan.config
     assert isinstance(config, TrainConfig) and config.run_name == "r1"
-    assert config.run_dir == root.absolute() / "r1"
+    assert config.run_dir_in(PATHS.checkpoints) == root.absolute() / "r1"
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config  # what config.yaml holds
     assert Path(config.data.corpus) == DEMO
     if key == "zero_shot":
@@ -96,7 +102,8 @@ def test_a_new_model_takes_the_chosen_size(root):
 def test_demo_counts_match_what_the_engine_reads():
     from xling.training.data import read_training_texts
 
-    report = presets.inspect_data(_request("contrastive", languages=("de", "en", "fr", "ja")), Path("unused"))
+    report = presets.inspect_data(_request("contrastive", languages=("de", "en", "fr", "ja")), Path("unused"),
+                                  paths=PATHS)
     texts, groups, found = read_training_texts(DEMO, ("de", "en", "fr", "ja"), True, 100)
     assert report.languages == tuple(found)
     assert report.texts_per_lang == {lang: len(texts[lang]) for lang in found}

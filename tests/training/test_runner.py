@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, Paths
 from xling.training.callbacks import Callback
 from xling.training.config import TrainConfig
 from xling.training.run_folder import STOP_FILE, latest_checkpoint
@@ -29,13 +29,17 @@ def _config(tmp_path: Path, **train_overrides) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
+def _run_dir(config: TrainConfig) -> Path:
+    return config.run_dir_in(Paths.from_env().checkpoints)
+
+
 def _events(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
-    result = train(_config(tmp_path_factory.mktemp("smoke")))
+    result = train(_config(tmp_path_factory.mktemp("smoke")), paths=Paths.from_env())
     assert result.state == "finished" and result.step == 30
     return result.run_dir
 
@@ -65,10 +69,11 @@ def test_the_run_folder_is_a_model_for_every_loader(finished_run):
     from transformers import pipeline
 
     from xling.core.detectors import load_detector
+    from xling.config import Paths
     from xling.core.encoders import load_encoder
     from xling.core.masked_lm import load_masked_lm
 
-    assert load_encoder(str(finished_run)).encode(["Hallo"]).shape[0] == 1
+    assert load_encoder(str(finished_run), Paths.from_env()).encode(["Hallo"]).shape[0] == 1
     assert load_detector(str(finished_run)).detect(["Guten Morgen"])[0] in {"en", "de", "fr", "es", "ru", "zh", "ja", "ar"}
     load_masked_lm(str(finished_run))
     assert len(pipeline("fill-mask", model=str(finished_run))("Guten [MASK].", top_k=2)) == 2
@@ -87,16 +92,16 @@ class StopAt(Callback):
 
 def test_stop_file_saves_and_resume_continues(tmp_path):
     config = _config(tmp_path, save_every=0)
-    stopped = train(config, [StopAt(config.run_dir, 15)])
+    stopped = train(config, [StopAt(_run_dir(config), 15)], paths=Paths.from_env())
     assert stopped.state == "stopped" and stopped.step == 15
-    assert latest_checkpoint(config.run_dir).name == "step-0000015"
-    assert not (config.run_dir / "xling.json").exists()  # nothing published for a stopped run
+    assert latest_checkpoint(_run_dir(config)).name == "step-0000015"
+    assert not (_run_dir(config) / "xling.json").exists()  # nothing published for a stopped run
 
-    resumed = train(config)
+    resumed = train(config, paths=Paths.from_env())
     assert resumed.state == "finished" and resumed.step == 30
-    starts = [e for e in _events(config.run_dir) if e.get("event") == "start"]
+    starts = [e for e in _events(_run_dir(config)) if e.get("event") == "start"]
     assert starts[-1]["step"] == 15 and starts[-1]["resumed_from"].endswith("step-0000015")
-    assert (config.run_dir / "xling.json").exists()
+    assert (_run_dir(config) / "xling.json").exists()
 
 
 def test_sequential_pretraining_continues_from_a_checkpoint_on_new_languages(finished_run, tmp_path):
@@ -104,7 +109,7 @@ def test_sequential_pretraining_continues_from_a_checkpoint_on_new_languages(fin
     values["init"]["from_checkpoint"] = str(finished_run)
     values["data"]["languages"] = ["en", "sv", "uk"]
     values["objectives"]["lang_embedding"] = True
-    result = train(TrainConfig.from_dict(values))
+    result = train(TrainConfig.from_dict(values), paths=Paths.from_env())
     from xling.core.model import XlingModel
 
     assert XlingModel.load(finished_run).lang_embedding_trained is False
@@ -130,7 +135,7 @@ def test_sigterm_stops_cleanly(tmp_path):
     path.write_text(config.to_yaml())
     process = subprocess.Popen([sys.executable, "-m", "xling.training", "--config", str(path), "--no-progress-bar"],
                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    progress = config.run_dir / "progress.jsonl"
+    progress = _run_dir(config) / "progress.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (progress.exists() and '"step": 2,' in progress.read_text()):
         time.sleep(0.2)
@@ -138,8 +143,8 @@ def test_sigterm_stops_cleanly(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert "stopped" in out
-    assert _events(config.run_dir)[-1]["event"] == "stopped"
-    assert latest_checkpoint(config.run_dir) is not None
+    assert _events(_run_dir(config))[-1]["event"] == "stopped"
+    assert latest_checkpoint(_run_dir(config)) is not None
 
 
 def test_per_language_adapters_train_on_a_frozen_shared_backbone(finished_run, tmp_path):
@@ -153,7 +158,7 @@ def test_per_language_adapters_train_on_a_frozen_shared_backbone(finished_run, t
     values["data"]["languages"] = ["en", "de", "fr"]
     values["objectives"].update(lid_weight=0.0, contrastive_weight=0.5)
     values["adapters"] = {"enabled": True, "rank": 4}
-    result = train(TrainConfig.from_dict(values))
+    result = train(TrainConfig.from_dict(values), paths=Paths.from_env())
     assert result.state == "finished"
 
     shared = XlingModel.load(finished_run)
@@ -193,10 +198,10 @@ def test_data_parallel_run_with_two_processes(tmp_path):
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    events = _events(config.run_dir)
+    events = _events(_run_dir(config))
     assert [e["event"] for e in events if "event" in e] == ["start", "checkpoint", "checkpoint", "metrics", "finished"]
     assert events[0]["processes"] == 2
-    assert (config.run_dir / "xling.json").exists() and not (config.run_dir / ".tokenizer").exists()
+    assert (_run_dir(config) / "xling.json").exists() and not (_run_dir(config) / ".tokenizer").exists()
 
 
 def test_the_seeds_model_on_a_pretrained_backbone_e5_small(tmp_path, e5_cache, monkeypatch):
@@ -219,7 +224,7 @@ def test_the_seeds_model_on_a_pretrained_backbone_e5_small(tmp_path, e5_cache, m
     values["init"]["pretrained"] = "e5-small"
     values["data"].update(languages=["en", "de"], max_texts_per_lang=50, eval_texts_per_lang=5)
     values["objectives"].update(contrastive_weight=0.0)
-    result = train(TrainConfig.from_dict(values))
+    result = train(TrainConfig.from_dict(values), paths=Paths.from_env())
     assert result.state == "finished" and result.step == 2
     model = XlingModel.load(result.run_dir)
     assert type(model.backbone).__name__ == "XLMRobertaForMaskedLM" and model.languages == ["de", "en"]
@@ -251,20 +256,20 @@ def test_a_cut_e5_backbone_prunes_keeps_the_first_layers_and_trains_only_the_top
     values["data"].update(languages=["en", "de"], max_texts_per_lang=50, eval_texts_per_lang=5)
     values["objectives"].update(contrastive_weight=0.0, whole_word_masking=True)
     config = TrainConfig.from_dict(values)
-    stopped = train(config, [StopAt(config.run_dir, 2)])
+    stopped = train(config, [StopAt(_run_dir(config), 2)], paths=Paths.from_env())
     assert stopped.state == "stopped" and stopped.step == 2
-    start = next(e for e in _events(config.run_dir) if e.get("event") == "start")
+    start = next(e for e in _events(_run_dir(config)) if e.get("event") == "start")
     assert start["layers"] == 2 and 100 < start["vocabulary"] < 5000
 
     original, _ = e5_masked_lm()
-    at_2 = load_file(str(latest_checkpoint(config.run_dir) / "model.safetensors"))
+    at_2 = load_file(str(latest_checkpoint(_run_dir(config)) / "model.safetensors"))
     first = "roberta.encoder.layer.0.attention.self.query.weight"
     top = "roberta.encoder.layer.1.attention.self.query.weight"
     assert torch.equal(at_2[first], original.state_dict()[first])  # frozen: e5's own weights
     assert not torch.equal(at_2[top], original.state_dict()[top])  # trained
     del original
 
-    resumed = train(config)
+    resumed = train(config, paths=Paths.from_env())
     assert resumed.state == "finished" and resumed.step == 4
     final = load_file(str(resumed.run_dir / "model.safetensors"))
     assert torch.equal(final[first], at_2[first]) and not torch.equal(final[top], at_2[top])

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from xling.config import REPO_ROOT
+from xling.config import REPO_ROOT, Paths
 from xling.data.corpus import LabelledText
 from xling.errors import DataError
 from xling.training.config import TrainConfig
@@ -67,7 +67,7 @@ def test_zero_shot_run_through_the_engine(tiny_xling_dir, tmp_path):
         "run_name": "zs", "task": "zero_shot", "output_dir": str(tmp_path / "zs"),
         "data": {"corpus": str(REPO_ROOT / "demo" / "corpus")}, "transfer": {"encoder": str(tiny_xling_dir), "epochs": 5},
     })
-    result = train(config)
+    result = train(config, paths=Paths.from_env())
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert metrics["transfer"]["train_lang"] == "en" and "de" in metrics["transfer"]["per_lang"]
     events = [json.loads(line) for line in (result.run_dir / "progress.jsonl").read_text().splitlines()]

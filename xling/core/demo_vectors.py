@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xling.core.embedding_cache import SHIPPED_INDEX, embed_collection, shipped_dir, weights_digest, write_shipped
+from xling.core.embedding_cache import (SHIPPED_INDEX, embed_collection, shipped_folder, weights_digest,
+                                        write_shipped)
 
-def ship(encoder_names: list[str], out: Path | None = None) -> list[dict]:
-    """Encode the demo corpus's test split (the search tab's default collection) under each
-    encoder and write the vectors (:func:`write_shipped`) and :data:`SHIPPED_INDEX` to ``out``
-    (:func:`shipped_dir`). Returns the index entries."""
-    from xling.config import Paths
+if TYPE_CHECKING:
     from xling.core.services import Services
+
+
+def ship(encoder_names: list[str], services: Services, out: Path | None = None) -> list[dict]:
+    """Encode the demo corpus's test split (the search tab's default collection) under each
+    encoder of ``services`` and write the vectors (:func:`write_shipped`) and :data:`SHIPPED_INDEX`
+    to ``out`` (``None``: ``demo/vectors`` of ``services.config.paths``). Returns the index entries."""
     from xling.data.texts import load_corpus_collection
 
-    out = out or shipped_dir()
-    collection = load_corpus_collection(Paths.from_env().demo_corpus, split="test")
-    services = Services()
+    paths = services.config.paths
+    out = out or shipped_folder(paths)
+    collection = load_corpus_collection(paths.demo_corpus, split="test")
     entries = []
     for name in encoder_names:
         encoder = services.encoder(name)
@@ -64,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xling.core.demo_vectors", description=main.__doc__)
     parser.add_argument("encoders", nargs="*", help="encoder names (default: the default map's)")
     args = parser.parse_args(argv)
-    services = Services()
-    for entry in ship(args.encoders or projection.default_map_encoders(services)):
-        print(f"{entry['encoder']}: {entry['n']} vectors x {entry['dim']} -> {shipped_dir() / entry['file']}")
-    for path in projection.ship_default_map(services, shipped_dir() / projection.SHIPPED_PROJECTIONS):
+    services = Services()  # the app's configuration: AppConfig.from_env()
+    folder = shipped_folder(services.config.paths)
+    for entry in ship(args.encoders or projection.default_map_encoders(services), services):
+        print(f"{entry['encoder']}: {entry['n']} vectors x {entry['dim']} -> {folder / entry['file']}")
+    for path in projection.ship_default_map(services, folder / projection.SHIPPED_PROJECTIONS):
         print(f"default map projection -> {path}")
     return 0
 

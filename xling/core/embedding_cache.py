@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from xling.config import Paths
 from xling.core.encoders import Encoder
 from xling.data.texts import TextCollection
 
@@ -38,11 +39,17 @@ _digests: dict[tuple[str, int, int], str] = {}
 _digest_guard = threading.Lock()
 
 
+def shipped_folder(paths: Paths) -> Path:
+    """Where the committed vectors live: ``demo/vectors`` of ``paths`` (``XLING_DEMO`` moves it with the demo)."""
+    return paths.demo / "vectors"
+
+
 def shipped_dir() -> Path:
-    """Where the committed vectors live: ``demo/vectors`` (``XLING_DEMO`` moves it with the demo)."""
+    """:func:`shipped_folder` of :meth:`Paths.from_env`: the default of :func:`shipped_vectors` and
+    :func:`has_vectors` when no folder is given (a hidden environment read, still to be passed down)."""
     from xling.config import Paths
 
-    return Paths.from_env().demo / "vectors"
+    return shipped_folder(Paths.from_env())
 
 
 def weights_digest(encoder_name: str) -> str | None:

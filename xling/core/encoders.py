@@ -152,7 +152,7 @@ class XlingEncoder:
         return normalize_rows(np.concatenate(parts, axis=0))
 
 
-def load_encoder(name: str, paths: Paths | None = None) -> Encoder:
+def load_encoder(name: str, paths: Paths) -> Encoder:
     """Load a sentence encoder by name.
 
     Args:
@@ -161,6 +161,8 @@ def load_encoder(name: str, paths: Paths | None = None) -> Encoder:
             local sentence-transformers (or plain
             transformers, mean-pooled) folder or a hub id. Only safetensors weights are loaded and no
             remote code runs. The model goes to CUDA when available, else CPU.
+        paths: where ``checkpoints/`` folders are looked up by name and e5-small is converted
+            (entry points pass ``Paths.from_env()``; the app passes its config's paths).
 
     Returns:
         An :class:`Encoder`.
@@ -174,7 +176,7 @@ def load_encoder(name: str, paths: Paths | None = None) -> Encoder:
     if name == E5_SMALL:  # converted to an HF folder in xling's cache on first use
         from xling.core.e5 import load_e5_encoder
 
-        return load_e5_encoder(paths.cache if paths is not None else None)
+        return load_e5_encoder(paths.cache)
     if name == "usem3-torch":  # the same network in PyTorch, trainable (xling.core.usem3_torch)
         from xling.core.usem3_torch import TorchUsem3Encoder
 

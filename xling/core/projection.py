@@ -449,15 +449,16 @@ class _LazyEncoder:
         return self._load().encode(texts, batch_size=batch_size, **options)
 
 
-#: The folder of :func:`shipped_dir` holding the default map's projections.
+#: The folder of :func:`~xling.core.embedding_cache.shipped_folder` holding the default map's projections.
 SHIPPED_PROJECTIONS = "projections"
 
 
 def app_store(services: Any) -> ProjectionStore:
     """The app's projection store: the cache's ``projections`` folder, then the shipped default maps."""
-    from xling.core.embedding_cache import shipped_dir
+    from xling.core.embedding_cache import shipped_folder
 
-    return ProjectionStore(Path(services.cache_dir) / "projections", shipped=shipped_dir() / SHIPPED_PROJECTIONS)
+    shipped = shipped_folder(services.config.paths) / SHIPPED_PROJECTIONS
+    return ProjectionStore(Path(services.cache_dir) / "projections", shipped=shipped)
 
 
 def default_map_params() -> dict[str, Any]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xling.config import Paths
 from xling.core.model_spec import BackboneSpec
 from xling.errors import XlingError
 
@@ -287,11 +286,6 @@ class TrainConfig:
     def run_dir_in(self, checkpoints: str | Path) -> Path:
         """The run's folder: ``output_dir``, else ``<checkpoints>/<run_name>``."""
         return Path(self.output_dir).expanduser() if self.output_dir else Path(checkpoints) / self.run_name
-
-    @property
-    def run_dir(self) -> Path:
-        """:meth:`run_dir_in` the checkpoints folder of :meth:`Paths.from_env` (for scripts and tests)."""
-        return self.run_dir_in(Paths.from_env().checkpoints)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -27,15 +27,15 @@ from xling.data.corpus import MONO_FILE, PARALLEL_FILE, default_corpus, is_corpu
 from xling.errors import DataError
 
 
-def resolve_corpus(corpus: str | None, paths: Paths | None = None) -> Path:
+def resolve_corpus(corpus: str | None, paths: Paths) -> Path:
     """The corpus folder a run reads: the one named, else the harvested cache, else the demo
-    (:func:`xling.data.corpus.default_corpus` of ``paths``; ``None``: :meth:`Paths.from_env`, for scripts)."""
+    (:func:`xling.data.corpus.default_corpus` of ``paths``)."""
     if corpus:
         folder = Path(corpus)
         if not is_corpus(folder):
             raise DataError(f"{folder}: not a corpus folder (no {PARALLEL_FILE}); build one with python -m xling.data.harvest")
         return folder
-    folder = default_corpus(paths or Paths.from_env())
+    folder = default_corpus(paths)
     if not is_corpus(folder):
         raise DataError("no corpus found: run python -m xling.data.harvest")
     return folder

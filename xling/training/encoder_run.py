@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xling.config import Paths
 from xling.core.usem3_torch import ENCODER_MANIFEST, USEM3_TORCH, TorchUsem3Encoder
 from xling.errors import XlingError
 from xling.training.data import PairSampler, read_training_texts, resolve_corpus
@@ -39,11 +40,11 @@ from xling.training.teachers import (TeacherPlan, VectorCache, cached_groups, ch
                                      texts_to_cache)
 
 
-def load_teacher(name: str):
+def load_teacher(name: str, paths: Paths):
     """The frozen encoder called ``name`` (a seam: tests give fake teachers)."""
     from xling.core.encoders import load_encoder
 
-    return load_encoder(name)
+    return load_encoder(name, paths)
 
 
 class MemoTeacher:
@@ -83,7 +84,7 @@ class EncoderRun(Engine):
         if settings.pivot not in languages:
             raise XlingError(f"encoder.pivot {settings.pivot!r} has no training texts in {self.corpus}")
         self._languages = languages
-        self.teacher = MemoTeacher(load_teacher(obj.teacher)) if obj.teacher else None
+        self.teacher = MemoTeacher(load_teacher(obj.teacher, self.paths)) if obj.teacher else None
         self.plan, self.caches, self.heads = None, {}, {}
         if settings.teachers:
             groups = self._plan_teachers(groups, languages)
@@ -148,7 +149,8 @@ class EncoderRun(Engine):
         obj, settings = self.config.objectives, self.config.encoder
         plan = TeacherPlan.load(self.run_dir)
         if plan is None or list(plan.dev_p_at_1) != [obj.teacher, *settings.teachers]:
-            teachers = {obj.teacher: self.teacher.encoder, **{name: load_teacher(name) for name in settings.teachers}}
+            teachers = {obj.teacher: self.teacher.encoder,
+                        **{name: load_teacher(name, self.paths) for name in settings.teachers}}
             dev = sample_pairs(load_segments(self.corpus, split="dev"), languages, settings.teacher_dev_pairs,
                                settings.pivot)
             if not dev:
@@ -166,7 +168,7 @@ class EncoderRun(Engine):
             encoder = teachers.get(name)
             cache_dir = self.run_dir / TEACHER_CACHE
             if encoder is None and not VectorCache.holds(cache_dir, name, texts):
-                encoder = load_teacher(name)
+                encoder = load_teacher(name, self.paths)
             self.caches[name] = VectorCache.build(cache_dir, name, texts, encoder)
             self.heads[name] = torch.nn.Linear(512, self.caches[name].dim, bias=False).to(self.device)
         return groups
@@ -250,7 +252,7 @@ class EncoderRun(Engine):
         if self.teacher is not None:
             baselines[self.config.objectives.teacher] = self.teacher.encoder
         for name in settings.teachers:
-            baselines[name] = load_teacher(name)
+            baselines[name] = load_teacher(name, self.paths)
         if settings.student != USEM3_TORCH:  # the encoder this run continued, on the same pairs
             baselines[f"start:{Path(settings.student).name}"] = TorchUsem3Encoder.load(settings.student)
         metrics = evaluate_encoders(self.encoder, self.corpus, self.languages, self.config.data.eval_texts_per_lang,

@@ -142,7 +142,7 @@ class Engine:
         if obj.teacher:
             from xling.core.encoders import load_encoder
 
-            self.teacher = load_encoder(obj.teacher)
+            self.teacher = load_encoder(obj.teacher, self.paths)
         teacher_dim = self.teacher.encode(["probe"]).shape[1] if self.teacher else None
 
         resume = latest_checkpoint(self.run_dir)

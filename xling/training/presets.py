@@ -337,7 +337,7 @@ def suggest_run_name(preset: str, taken: Iterable[str] = ()) -> str:
 
 
 def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = False,
-             cuda_devices: Callable[[], int] | None = None, paths: Paths | None = None) -> RunPlan:
+             cuda_devices: Callable[[], int] | None = None, paths: Paths) -> RunPlan:
     """Check a request and build its config: what "Preview command" shows and "Start" launches.
 
     Args:
@@ -347,7 +347,7 @@ def plan_run(request: RunRequest, checkpoints: str | Path, *, write: bool = Fals
             written (Preview).
         cuda_devices: counts visible CUDA devices (default: :func:`xling.training.jobs.visible_cuda_devices`),
             to refuse ``device: cuda`` on a machine without one before a run is started.
-        paths: the folders the default corpus comes from (``None``: :meth:`Paths.from_env`, as the CLI).
+        paths: the folders the default corpus comes from.
 
     Returns:
         A :class:`RunPlan`.
@@ -508,7 +508,7 @@ def data_needs(request: RunRequest) -> DataNeeds:
 
 
 def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True,
-                 paths: Paths | None = None) -> DataReport:
+                 paths: Paths) -> DataReport:
     """Read and check the request's data for its preset (nothing is written).
 
     Args:
@@ -516,11 +516,11 @@ def inspect_data(request: RunRequest, store: str | Path, *, fetch: bool = True,
         store: where an upload or hub dataset would be written as a corpus folder.
         fetch: download a hub dataset to check it; without it (a preview) only the hub's reach and the
             ``datasets`` package are checked, and the dataset is checked when a run starts.
-        paths: the folders the default corpus comes from (``None``: :meth:`Paths.from_env`, as the CLI).
+        paths: the folders the default corpus comes from.
 
     Raises:
         DataError: the message names the problem: a missing file, unknown columns, no language
             column, empty data, a language with no texts, too few translation pairs or labelled
             examples, a hub id while offline.
     """
-    return intake.inspect_data(data_needs(request), store, fetch=fetch, paths=paths or Paths.from_env())
+    return intake.inspect_data(data_needs(request), store, fetch=fetch, paths=paths)

@@ -35,13 +35,12 @@ ENGINES: dict[str, type[Engine]] = {"pretrain": Engine, "encoder": EncoderRun}
 
 
 def train(config: TrainConfig, callbacks: Sequence[Callback] = (), control: RunControl | None = None, *,
-          paths: Paths | None = None) -> RunResult:
+          paths: Paths) -> RunResult:
     """Run (or resume) a training run described by ``config``; see the module docstring.
 
     ``paths`` gives the checkpoints folder (a config without ``output_dir`` runs in
-    ``<checkpoints>/<run_name>``) and the default corpus; ``None``: :meth:`Paths.from_env`.
+    ``<checkpoints>/<run_name>``) and the default corpus.
     """
-    paths = paths or Paths.from_env()
     run_dir = config.run_dir_in(paths.checkpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / STOP_FILE).unlink(missing_ok=True)
@@ -81,7 +80,7 @@ def _run_transfer(config: TrainConfig, run_dir: Path, callbacks: Sequence[Callba
     corpus = resolve_corpus(config.data.corpus, paths)
     rows = load_task(corpus, settings.task)
     encoder_name = settings.encoder or config.init.from_checkpoint
-    encoder = load_encoder(encoder_name)
+    encoder = load_encoder(encoder_name, paths)
     info = {"run_name": config.run_name, "task": "zero_shot", "step": 0, "max_steps": settings.epochs,
             "encoder": encoder_name, "corpus": str(corpus), "pid": os.getpid()}
     for callback in callbacks:

@@ -34,7 +34,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from xling.config import REPO_ROOT, Paths
+from xling.config import REPO_ROOT
 from xling.core import map_figures, projection
 from xling.core.encoders import E5_SMALL
 from xling.core.services import Services
@@ -250,7 +250,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         with shown_as(scrub):
             _check_base(services, base_model)
             request = _request(corpora, **form)
-            plan = presets.plan_run(request, manager.root, paths=Paths.from_env())
+            plan = presets.plan_run(request, manager.root, paths=paths)
             return tuple(scrub(text) for text in (
                 manager.preview(plan.config), plan.config.to_yaml(),
                 f"Data: {plan.data.summary}. Start writes `{manager.run_dir(request.run_name) / CONFIG_FILE}` and "
@@ -265,7 +265,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         form = {name: value for name, value in locals().items() if name in FORM_FIELDS}
         with shown_as(scrub):
             _check_base(services, base_model)
-            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True, paths=Paths.from_env())
+            plan = presets.plan_run(_request(corpora, **form), manager.root, write=True, paths=paths)
             job = manager.start(plan.config)
         note = f"Started **{job.run_name}** (process {job.pid}) on {plan.data.summary}."
         return (note, scrub(job.command_line), scrub(plan.config.to_yaml()), *_watch(job.run_name))
@@ -361,7 +361,7 @@ def create_finetune_tab(services: Services) -> dict[str, gr.components.Component
         if status.state != "finished" or not holds_model(status.run_dir) or config is None:
             return hidden  # zero-shot runs make no model; stopped and failed ones none yet
         before = (before or "").strip() or views.before_model(services, config)
-        collection = views.map_collection(config)
+        collection = views.map_collection(config, paths)
         langs = list(config.data.languages) or projection.default_languages(collection)
         mapped = projection.compute_map(services, collection, langs, MAP_TEXTS, [before, name], "pca", 2, 0, {},
                                         store, lambda fraction, text: progress(fraction, desc=text))

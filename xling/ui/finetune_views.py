@@ -144,8 +144,8 @@ def short_name(services: Services, name: str) -> str:
     return path.name if path.is_absolute() and path.parent == services.checkpoints else name
 
 
-def map_collection(config: TrainConfig):
-    folder = Path(config.data.corpus) if config.data.corpus else default_corpus(Paths.from_env())
+def map_collection(config: TrainConfig, paths: Paths):
+    folder = Path(config.data.corpus) if config.data.corpus else default_corpus(paths)
     try:
         return load_corpus_collection(folder, split="test", languages=config.data.languages or None)
     except DataError:  # a small upload may hold no test split: map what there is
