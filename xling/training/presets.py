@@ -32,7 +32,8 @@ Example:
     >>> _ = (folder / "texts.csv").write_text("text,lang\\nSave,en\\nSpeichern,de\\nEnregistrer,fr\\n")
     >>> request = RunRequest(run_name="demo", preset="mlm_lid", data_source="upload",
     ...                      data=str(folder / "texts.csv"), steps=50)
-    >>> plan = plan_run(request, folder / "checkpoints")
+    >>> paths = Paths(cache=folder / "cache", demo=folder / "demo", checkpoints=folder / "checkpoints")
+    >>> plan = plan_run(request, folder / "checkpoints", paths=paths)
     >>> plan.config.objectives.lid_weight, plan.data.summary
     (0.3, 'texts.csv: 3 languages, 3 training texts, 0 translation groups')
 """

@@ -517,6 +517,7 @@ def server_paths_hidden(services: Services) -> Callable[[str], str]:
 
     Example:
         >>> from types import SimpleNamespace
+        >>> from xling.config import REPO_ROOT, Paths
         >>> paths = Paths(cache=Path("/srv/cache"), demo=REPO_ROOT / "demo", checkpoints=Path("/srv/runs"))
         >>> services = SimpleNamespace(checkpoints=Path("/srv/runs"), config=SimpleNamespace(paths=paths))
         >>> hide = server_paths_hidden(services)
