@@ -164,7 +164,7 @@ def use_every_tab(page) -> None:
     open_tab(page, "Cross-lingual search")
     textbox(page, "Query").fill("The file could not be opened.")
     shown = click_and_read(page, page.get_by_role("button", name="Search", exact=True), "scores are cosines")
-    languages = set(re.findall(r"^([a-z]{2,3}) · ", shown, flags=re.MULTILINE))
+    languages = set(re.findall(r"^[^\n]* \(([a-z]{2,3})\)$", shown, flags=re.MULTILINE))  # "Finnish (fi)"
     assert len(languages - {"en"}) >= 3, shown[:1500]  # hits in other languages than the query's
     screenshot(page, "3-search")
 
