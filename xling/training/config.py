@@ -248,7 +248,8 @@ class EncoderConfig:
             than the anchor speaks through a linear head and gives its vectors of both sides.
         teacher_dev_pairs: dev pairs per language and domain the teachers are scored on.
         teacher_pairs_per_lang: training groups per language whose vectors a non-anchor teacher
-            computes (once, cached in the run folder); that language trains on these groups.
+            computes (once, cached in the run folder); the language trains on all its groups, the
+            teacher's term on these.
     """
 
     student: str = "usem3-torch"

@@ -15,7 +15,8 @@ the student learns that teacher's reading of the translation, not only of Englis
 
 Teacher vectors are computed once for a capped, stable sample of each such language's training
 pairs (its first groups by id) and cached in the run folder (:class:`VectorCache`): e5-small
-encodes ~40 texts a second on one CPU thread, so the whole corpus would take hours.
+encodes ~40 texts a second on one CPU thread, so the whole corpus would take hours. The language
+still trains on all its pairs; the teacher's term is added on the cached ones.
 """
 
 from __future__ import annotations
