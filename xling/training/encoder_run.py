@@ -36,8 +36,7 @@ from xling.training.engine import Engine, seed_everything, warmup_then_linear
 from xling.training.objectives import info_nce, teacher_student_loss
 from xling.training.run_folder import (TEACHER_CACHE, TRAINER_STATE, TrainingFigures, latest_checkpoint,
                                        publish_model, write_metrics)
-from xling.training.teachers import (TeacherPlan, VectorCache, cached_groups, choose_teachers, sample_pairs,
-                                     texts_to_cache)
+from xling.training.teachers import TeacherPlan, VectorCache, choose_teachers, sample_pairs, texts_to_cache
 
 
 def load_teacher(name: str, paths: Paths):
@@ -163,9 +162,8 @@ class EncoderRun(Engine):
         else:
             teachers = {}
         self.plan = plan
-        cached = cached_groups(groups, plan, settings.teacher_pairs_per_lang, settings.pivot)
         for name in settings.teachers:
-            texts = texts_to_cache(cached, plan, name, settings.pivot)
+            texts = texts_to_cache(groups, plan, name, settings.teacher_pairs_per_lang, settings.pivot)
             if not texts:
                 continue
             encoder = teachers.get(name)

@@ -84,44 +84,30 @@ def choose_teachers(teachers: dict, pairs: Sequence[EvalPair], pivot: str = "en"
 
     names = list(teachers)
     scores: dict[str, dict[str, float]] = {}
-    counts: dict[str, int] = {}
     for name in names:
         report = evaluate_retrieval(pairs, teachers[name])
         scores[name] = {key.split("-")[0]: group.p_at_1 for key, group in report.per_group.items()
                         if key.endswith(f"-{pivot}")}
-        counts = {key.split("-")[0]: group.n for key, group in report.per_group.items()}
+    counts = {key.split("-")[0]: group.n for key, group in report.per_group.items()}  # the same pairs for each
     choice = {lang: max(names, key=lambda name: (scores[name].get(lang, 0.0), -names.index(name)))
               for lang in sorted(counts)}
     return TeacherPlan(anchor=names[0], choice=choice, dev_p_at_1=scores, dev_pairs=counts)
 
 
-def cached_groups(groups: list[dict[str, str]], plan: TeacherPlan, per_lang: int, pivot: str) -> list[dict[str, str]]:
-    """``groups`` with each language that a non-anchor teacher teaches cut to its first
-    ``per_lang`` groups that hold the pivot too: the pairs whose teacher vectors are cached."""
+def texts_to_cache(groups: list[dict[str, str]], plan: TeacherPlan, teacher: str, per_lang: int,
+                   pivot: str) -> list[str]:
+    """Every text ``teacher`` encodes: both sides of the first ``per_lang`` groups (holding the
+    pivot too) of each language it teaches."""
+    langs = set(plan.taught_by(teacher)) - {pivot}
     kept: dict[str, int] = defaultdict(int)
-    out = []
-    for group in groups:
-        row = {}
-        for lang, text in group.items():
-            if plan.choice.get(lang, plan.anchor) != plan.anchor and lang != pivot:
-                if pivot not in group or kept[lang] >= per_lang:
-                    continue
-                kept[lang] += 1
-            row[lang] = text
-        out.append(row)
-    return out
-
-
-def texts_to_cache(groups: list[dict[str, str]], plan: TeacherPlan, teacher: str, pivot: str) -> list[str]:
-    """Every text ``teacher`` must encode for the pairs of the languages it teaches (both sides)."""
-    langs = set(plan.taught_by(teacher))
     texts: set[str] = set()
     for group in groups:
-        if pivot in group:
-            mine = [group[lang] for lang in group if lang in langs]
-            if mine:
-                texts.update(mine)
-                texts.add(group[pivot])
+        if pivot not in group:
+            continue
+        for lang in group:
+            if lang in langs and kept[lang] < per_lang:
+                kept[lang] += 1
+                texts.update((group[lang], group[pivot]))
     return sorted(texts)
 
 

@@ -46,7 +46,7 @@ from xling.training.access import deployment_gate
 from xling.training.jobs import JobManager, read_log_tail
 from xling.training.run_folder import CONFIG_FILE, LOG_FILE, holds_model, read_config
 from xling.ui import finetune_views as views
-from xling.ui.components import ADVANCED_CLASS, shown_as, shown_errors
+from xling.ui.components import ADVANCED_CLASS, language_choices, shown_as, shown_errors
 
 logger = logging.getLogger("xling.ui")
 
@@ -475,7 +475,7 @@ def _language_choices(folder: Path) -> list[tuple[str, str]]:
         codes = corpus_languages(folder)
     except XlingError:
         codes = []
-    return sorted(((map_figures.language_label(code), code) for code in codes), key=lambda item: item[0].casefold())
+    return language_choices(codes)
 
 
 def _preset_note(preset: presets.Preset) -> str:

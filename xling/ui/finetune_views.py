@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 
 from xling.config import Paths
-from xling.core import map_figures
 from xling.core.encoders import USEM3
 from xling.core.services import Services
 from xling.core.usem3_torch import USEM3_TORCH
 from xling.data.corpus import default_corpus
+from xling.data.languages import language_label
 from xling.data.texts import load_corpus_collection
 from xling.errors import DataError
 from xling.training.config import TrainConfig
@@ -187,13 +187,13 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
         for key, before in sorted(baseline.items(), key=lambda item: _by_name(item[0].split("-")[0])):
             now = after.get(key, {}).get("p_at_1")
             change = round(now - before["p_at_1"], 3) if isinstance(now, (int, float)) else None
-            rows.append([map_figures.language_label(key.split("-")[0]), _round(before["p_at_1"]), _round(now),
+            rows.append([language_label(key.split("-")[0]), _round(before["p_at_1"]), _round(now),
                          change, before.get("n")])
         return pd.DataFrame(rows, columns=["language", f"P@1 → en, {name}", "P@1 → en, this run", "change",
                                            "test pairs"])
     transfer = metrics.get("transfer")
     if transfer:
-        rows = [[map_figures.language_label(lang), round(v["accuracy"], 3), v["n"],
+        rows = [[language_label(lang), round(v["accuracy"], 3), v["n"],
                  "trained on" if lang == transfer["train_lang"] else ""]
                 for lang, v in sorted(transfer["per_lang"].items(), key=lambda item: _by_name(item[0]))]
         return pd.DataFrame(rows, columns=["language", "accuracy", "test examples", ""])
@@ -207,7 +207,7 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for lang in sorted(set(langid) | set(mlm) | set(adapters), key=_by_name):
         pair = retrieval.get(f"{lang}-en")
-        row = [map_figures.language_label(lang), _round(langid.get(lang, {}).get("accuracy")),
+        row = [language_label(lang), _round(langid.get(lang, {}).get("accuracy")),
                _round(mlm.get(lang, {}).get("top1")), _round(mlm.get(lang, {}).get("top5")),
                _round(pair["p_at_1"]) if pair else None,
                langid.get(lang, {}).get("n") or mlm.get(lang, {}).get("n_texts")]
@@ -220,7 +220,7 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
 
 def _by_name(code: str) -> str:
     """Sort key: languages by their names, as the tables show them."""
-    return map_figures.language_label(code).casefold()
+    return language_label(code).casefold()
 
 
 def _round(value: Any) -> float | None:
